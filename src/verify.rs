@@ -1,0 +1,269 @@
+//! Bearer-token validation: compact JWS, RS256, keys from the issuer's JWKS.
+//!
+//! The order of checks is deliberate: cheap structural checks and header
+//! allow-lists run before any key lookup (so junk never triggers a JWKS
+//! fetch), the signature runs before any claim is trusted, and every failure
+//! maps to one specific [`TokenRejection`].
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Map, Value};
+
+use crate::claims::AccessToken;
+use crate::error::{AuthError, TokenRejection};
+use crate::jwks::{JwksCache, KeyLookupError};
+use crate::types::BearerToken;
+
+/// Signature algorithms a verifier may accept. An allow-list type, so adding
+/// ES256 or EdDSA later is a new variant rather than a string comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, what Scalekit signs with.
+    Rs256,
+}
+
+impl SigningAlgorithm {
+    fn from_header(alg: &str) -> Option<Self> {
+        match alg {
+            "RS256" => Some(Self::Rs256),
+            _ => None,
+        }
+    }
+
+    fn to_jsonwebtoken(self) -> Algorithm {
+        match self {
+            Self::Rs256 => Algorithm::RS256,
+        }
+    }
+}
+
+/// Header parameters that would let a token choose its own key or demand
+/// extensions we do not implement; any of them rejects the token.
+const FORBIDDEN_HEADER_PARAMS: [&str; 5] = ["crit", "jku", "jwk", "x5u", "x5c"];
+
+/// `typ` values accepted: Scalekit sends `JWT`; RFC 9068 access tokens use `at+jwt`.
+const ACCEPTED_TYPES: [&str; 3] = ["jwt", "at+jwt", "application/at+jwt"];
+
+/// Everything a [`JwtVerifier`] checks a token against.
+#[derive(Debug, Clone)]
+pub struct VerifierSettings {
+    /// Accepted `iss` values (exact string match). Must not be empty.
+    pub issuers: Vec<String>,
+    /// Accepted audiences; the token's `aud` must contain at least one. Must not be empty.
+    pub audiences: Vec<String>,
+    /// Accepted algorithms.
+    pub algorithms: Vec<SigningAlgorithm>,
+    /// Clock skew tolerated for `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+    /// Tokens longer than this are rejected before decoding.
+    pub max_token_bytes: usize,
+}
+
+/// Validates bearer tokens against one issuer's JWKS.
+#[derive(Debug, Clone)]
+pub struct JwtVerifier {
+    keys: JwksCache,
+    validation: Validation,
+    algorithms: Vec<SigningAlgorithm>,
+    leeway_secs: u64,
+    max_token_bytes: usize,
+}
+
+impl JwtVerifier {
+    /// Builds a verifier. Issuers and audiences must be non-empty: an empty list
+    /// would silently switch a check off, so it is refused.
+    pub fn new(keys: JwksCache, settings: VerifierSettings) -> Result<Self, &'static str> {
+        if settings.issuers.iter().all(|i| i.is_empty()) {
+            return Err("at least one issuer is required");
+        }
+        if settings.audiences.iter().all(|a| a.is_empty()) {
+            return Err("at least one audience is required");
+        }
+        if settings.algorithms.is_empty() {
+            return Err("at least one algorithm is required");
+        }
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.algorithms = settings
+            .algorithms
+            .iter()
+            .map(|a| a.to_jsonwebtoken())
+            .collect();
+        // jsonwebtoken only checks iss/aud/sub when they are listed as required.
+        validation.required_spec_claims = ["exp", "iss", "aud", "sub"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<HashSet<_>>();
+        validation.leeway = settings.leeway.as_secs();
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.set_issuer(
+            &settings
+                .issuers
+                .iter()
+                .filter(|i| !i.is_empty())
+                .collect::<Vec<_>>(),
+        );
+        validation.set_audience(
+            &settings
+                .audiences
+                .iter()
+                .filter(|a| !a.is_empty())
+                .collect::<Vec<_>>(),
+        );
+        Ok(Self {
+            keys,
+            validation,
+            algorithms: settings.algorithms,
+            leeway_secs: settings.leeway.as_secs(),
+            max_token_bytes: settings.max_token_bytes,
+        })
+    }
+
+    /// The key cache this verifier uses.
+    pub fn keys(&self) -> &JwksCache {
+        &self.keys
+    }
+
+    /// The longest token accepted.
+    pub fn max_token_bytes(&self) -> usize {
+        self.max_token_bytes
+    }
+
+    /// Verifies `token` and returns the caller's identity and claims.
+    pub async fn verify(&self, token: &BearerToken) -> Result<AccessToken, AuthError> {
+        let raw = token.secret();
+        if raw.len() > self.max_token_bytes {
+            return Err(TokenRejection::TooLarge.into());
+        }
+        let kid = self.check_header(raw)?;
+        let key = self.keys.key(&kid).await.map_err(|e| match e {
+            KeyLookupError::UnknownKid => AuthError::InvalidToken(TokenRejection::UnknownKey),
+            KeyLookupError::Unavailable => AuthError::KeysUnavailable {
+                retry_after: self.keys.refetch_interval(),
+            },
+        })?;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(raw, &key, &self.validation)
+            .map_err(|e| match e.into_kind() {
+                // jsonwebtoken reports a required claim it cannot parse (a string
+                // `exp`, a numeric `sub`) as missing; tell the two apart. Claims
+                // are validated only after the signature, so the payload is genuine.
+                ErrorKind::MissingRequiredClaim(claim) if payload_has_claim(raw, &claim) => {
+                    TokenRejection::InvalidClaim(static_name(&claim))
+                }
+                kind => TokenRejection::from(kind),
+            })?;
+        let claims = data.claims;
+        self.check_claim_types(&claims)?;
+        AccessToken::from_verified_claims(claims)
+            .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))
+    }
+
+    /// Structural and header checks; returns the `kid`.
+    fn check_header(&self, raw: &str) -> Result<String, TokenRejection> {
+        let mut parts = raw.split('.');
+        let (Some(header), Some(_claims), Some(_sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            // Five parts is a JWE; anything but three is not a JWS we accept.
+            return Err(TokenRejection::Malformed);
+        };
+        let header = URL_SAFE_NO_PAD
+            .decode(header)
+            .map_err(|_| TokenRejection::Malformed)?;
+        let header: Map<String, Value> =
+            serde_json::from_slice(&header).map_err(|_| TokenRejection::Malformed)?;
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(SigningAlgorithm::from_header);
+        if !alg.is_some_and(|a| self.algorithms.contains(&a)) {
+            return Err(TokenRejection::UnsupportedAlgorithm);
+        }
+        if let Some(param) = FORBIDDEN_HEADER_PARAMS
+            .iter()
+            .find(|p| header.contains_key(**p))
+        {
+            return Err(TokenRejection::ForbiddenHeader(param));
+        }
+        match header.get("typ") {
+            None => {}
+            Some(Value::String(t)) if ACCEPTED_TYPES.iter().any(|a| t.eq_ignore_ascii_case(a)) => {}
+            Some(_) => return Err(TokenRejection::UnexpectedType),
+        }
+        match header.get("kid") {
+            Some(Value::String(kid)) if !kid.is_empty() => Ok(kid.clone()),
+            _ => Err(TokenRejection::MissingKeyId),
+        }
+    }
+
+    /// Checks jsonwebtoken leaves to us: numeric times, `iat` not in the
+    /// future, and a non-empty string `sub`.
+    fn check_claim_types(&self, claims: &Map<String, Value>) -> Result<(), TokenRejection> {
+        for name in ["exp", "nbf", "iat"] {
+            if let Some(v) = claims.get(name)
+                && !v.is_u64()
+            {
+                return Err(TokenRejection::InvalidClaim(static_name(name)));
+            }
+        }
+        if let Some(iat) = claims.get("iat").and_then(Value::as_u64) {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            if iat > now + self.leeway_secs {
+                return Err(TokenRejection::IssuedInFuture);
+            }
+        }
+        match claims.get("sub") {
+            Some(Value::String(s)) if !s.is_empty() => Ok(()),
+            _ => Err(TokenRejection::InvalidClaim("sub")),
+        }
+    }
+}
+
+/// Whether the payload of `raw` has a claim called `name` (whatever its value).
+fn payload_has_claim(raw: &str, name: &str) -> bool {
+    raw.split('.')
+        .nth(1)
+        .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+        .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
+        .is_some_and(|claims| claims.contains_key(name))
+}
+
+fn static_name(name: &str) -> &'static str {
+    match name {
+        "exp" => "exp",
+        "nbf" => "nbf",
+        "iat" => "iat",
+        "iss" => "iss",
+        "aud" => "aud",
+        _ => "sub",
+    }
+}
+
+impl From<ErrorKind> for TokenRejection {
+    fn from(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::ExpiredSignature => Self::Expired,
+            ErrorKind::ImmatureSignature => Self::NotYetValid,
+            ErrorKind::InvalidIssuer => Self::WrongIssuer,
+            ErrorKind::InvalidAudience => Self::WrongAudience,
+            ErrorKind::InvalidSubject => Self::InvalidClaim("sub"),
+            ErrorKind::InvalidSignature => Self::BadSignature,
+            ErrorKind::InvalidAlgorithm
+            | ErrorKind::InvalidAlgorithmName
+            | ErrorKind::UnsupportedAlgorithm => Self::UnsupportedAlgorithm,
+            ErrorKind::MissingRequiredClaim(claim) => Self::MissingClaim(static_name(&claim)),
+            ErrorKind::InvalidClaimFormat(claim) => Self::InvalidClaim(static_name(&claim)),
+            _ => Self::Malformed,
+        }
+    }
+}
