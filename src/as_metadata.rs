@@ -62,6 +62,7 @@ impl MetadataForwarder {
         if due {
             match self.fetch().await {
                 Ok(body) => {
+                    tracing::debug!(upstream = %self.upstream, "discovery: fetched authorization server metadata");
                     cache.body = Some(body);
                     cache.next_fetch = Some(Instant::now() + FRESH_FOR);
                 }

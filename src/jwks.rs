@@ -214,7 +214,7 @@ impl JwksCache {
     pub async fn prefetch(&self) {
         let seen = self.inner.attempts_started.load(Ordering::Acquire);
         if self.snapshot().expires_at.is_none() {
-            self.fetch_after_miss(seen).await;
+            self.fetch_after_miss(seen, |set| set.expires_at.is_some()).await;
         }
     }
 
@@ -230,7 +230,7 @@ impl JwksCache {
             }
             return Ok(key.clone());
         }
-        self.fetch_after_miss(seen).await;
+        self.fetch_after_miss(seen, |set| set.keys.contains_key(kid)).await;
         let set = self.snapshot();
         match set.keys.get(kid) {
             Some(key) => Ok(key.clone()),
@@ -241,10 +241,16 @@ impl JwksCache {
 
     /// Waits for a fetch that started after the caller's miss, running one if
     /// nobody else has; never starts two fetches within `refetch_interval`.
-    async fn fetch_after_miss(&self, seen_attempts: u64) {
+    /// `satisfied` says whether the current set already has what the caller needs.
+    async fn fetch_after_miss(&self, seen_attempts: u64, satisfied: impl Fn(&KeySet) -> bool) {
         let mut last_attempt = self.inner.fetch_gate.lock().await;
         if self.inner.attempts_started.load(Ordering::Acquire) != seen_attempts {
             return; // someone fetched after our miss; their result is the answer
+        }
+        if satisfied(&self.snapshot()) {
+            // A fetch that was already running when we missed (e.g. the start-up
+            // prefetch) brought it; do not wait for the next slot to fetch again.
+            return;
         }
         if let Some(last) = *last_attempt {
             let next_slot = last + self.inner.config.refetch_interval;
@@ -270,7 +276,7 @@ impl JwksCache {
         let cache = self.clone();
         tokio::spawn(async move {
             let seen = cache.inner.attempts_started.load(Ordering::Acquire);
-            cache.fetch_after_miss(seen).await;
+            cache.fetch_after_miss(seen, |set| set.expires_at.is_some_and(|at| Instant::now() < at)).await;
             cache
                 .inner
                 .refresh_scheduled

@@ -17,6 +17,7 @@ pub(crate) struct MetadataDocument(pub(crate) axum::body::Bytes);
 
 impl MetadataDocument {
     pub(crate) fn respond(&self) -> Response {
+        tracing::debug!("discovery: served protected resource metadata");
         let mut response = Response::new(Body::from(self.0.clone()));
         let headers = response.headers_mut();
         headers.insert(

@@ -193,6 +193,21 @@ impl McpServer {
 
     /// Registers a tool whose input schema is given verbatim (for schemas a Rust
     /// type cannot express); the handler reads [`Call::arguments`] itself.
+    ///
+    /// ```
+    /// use mcpgate::{Call, McpServer};
+    /// use serde_json::json;
+    ///
+    /// let schema = json!({
+    ///     "type": "object",
+    ///     "properties": {"name": {"type": "string"}},
+    ///     "additionalProperties": false
+    /// });
+    /// let server = McpServer::new("demo").tool_with_schema("greet", "Greets", schema, |call: Call| async move {
+    ///     let name = call.arguments().get("name").and_then(|v| v.as_str()).unwrap_or("world").to_owned();
+    ///     format!("Hello, {name}!")
+    /// });
+    /// ```
     pub fn tool_with_schema<H, M>(mut self, name: &str, description: &str, input_schema: serde_json::Value, handler: H) -> Self
     where
         H: CallHandler<M>,
@@ -212,6 +227,22 @@ impl McpServer {
 
     /// Registers a resource at a fixed URI, described by `resource`
     /// (`Resource::new(uri, name)` with optional description and MIME type).
+    /// The handler returns text (`String`, `&str`, JSON `Value`), [`Blob`](crate::Blob)
+    /// for binary data, or a `Result` of those.
+    ///
+    /// ```
+    /// use mcpgate::{Blob, McpServer, model::Resource};
+    ///
+    /// let server = McpServer::new("demo")
+    ///     .resource(
+    ///         Resource::new("docs://readme", "Read me").with_mime_type("text/markdown"),
+    ///         || async { "# Hello" },
+    ///     )
+    ///     .resource(
+    ///         Resource::new("img://logo", "Logo").with_mime_type("image/png"),
+    ///         || async { Blob(vec![0x89, b'P', b'N', b'G']) },
+    ///     );
+    /// ```
     pub fn resource<H, M>(mut self, resource: Resource, handler: H) -> Self
     where
         H: CallHandler<M>,
@@ -224,6 +255,18 @@ impl McpServer {
 
     /// Registers a resource template such as `users://{id}/profile`; the
     /// variables reach the handler as arguments (`Args<T>` or [`Call::arguments`]).
+    ///
+    /// ```
+    /// use mcpgate::{Args, McpServer, model::ResourceTemplate};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Profile { id: String }
+    ///
+    /// let server = McpServer::new("demo").resource_template(
+    ///     ResourceTemplate::new("users://{id}/profile", "User profile").with_mime_type("application/json"),
+    ///     |Args(p): Args<Profile>| async move { serde_json::json!({ "id": p.id }) },
+    /// );
+    /// ```
     ///
     /// # Panics
     /// If the template is not `literal{var}literal…` (a programming error).
@@ -239,7 +282,26 @@ impl McpServer {
         self
     }
 
-    /// Registers a prompt; its arguments are derived from the handler's `Args<T>` type.
+    /// Registers a prompt; its arguments (names, descriptions from doc comments,
+    /// required-ness from `Option`) are derived from the handler's `Args<T>` type.
+    /// The handler returns a `String` (one user message), `Vec<PromptMessage>`
+    /// or a full `GetPromptResult`.
+    ///
+    /// ```
+    /// use mcpgate::{Args, McpServer};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Review {
+    ///     /// The code to review.
+    ///     code: String,
+    ///     /// Optional focus, e.g. "security".
+    ///     focus: Option<String>,
+    /// }
+    ///
+    /// let server = McpServer::new("demo").prompt("review", "Review some code", |Args(r): Args<Review>| async move {
+    ///     format!("Review this ({}):\n{}", r.focus.as_deref().unwrap_or("general"), r.code)
+    /// });
+    /// ```
     pub fn prompt<H, M>(mut self, name: &str, description: &str, handler: H) -> Self
     where
         H: CallHandler<M>,
@@ -252,6 +314,14 @@ impl McpServer {
 
     /// Answers `completion/complete` with `handler`, which gets the reference
     /// (prompt name or resource template), the argument name and its partial value.
+    ///
+    /// ```
+    /// use mcpgate::{CompletionRequest, McpServer};
+    ///
+    /// let server = McpServer::new("demo").completion(|req: CompletionRequest| async move {
+    ///     ["red", "green", "blue"].iter().filter(|c| c.starts_with(&req.value)).map(|c| c.to_string()).collect()
+    /// });
+    /// ```
     pub fn completion<F, Fut>(mut self, handler: F) -> Self
     where
         F: Fn(CompletionRequest) -> Fut + Send + Sync + 'static,
@@ -360,15 +430,20 @@ impl McpServer {
     /// Serves over stdio (no auth: the MCP specification leaves credentials to
     /// the environment there). Returns when the client disconnects.
     pub async fn serve_stdio(self) -> Result<(), ServeError> {
+        let (stdin, stdout) = rmcp::transport::stdio();
+        self.serve_io(stdin, stdout).await
+    }
+
+    /// Serves one MCP session over a byte stream pair (newline-delimited JSON-RPC,
+    /// as on stdio), without auth. Returns when the peer disconnects.
+    pub async fn serve_io<R, W>(self, read: R, write: W) -> Result<(), ServeError>
+    where
+        R: tokio::io::AsyncRead + Send + Unpin + 'static,
+        W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
         let handler = Handler::new(&self);
-        let running = handler
-            .serve(rmcp::transport::stdio())
-            .await
-            .map_err(|e| ServeError::Transport(e.to_string()))?;
-        running
-            .waiting()
-            .await
-            .map_err(|e| ServeError::Transport(e.to_string()))?;
+        let running = handler.serve((read, write)).await.map_err(|e| ServeError::Transport(e.to_string()))?;
+        running.waiting().await.map_err(|e| ServeError::Transport(e.to_string()))?;
         Ok(())
     }
 }

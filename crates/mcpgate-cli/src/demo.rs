@@ -1,8 +1,10 @@
 //! The seed's example server (Scalekit's FastMCP sample): three tools that show
-//! the caller's authentication. `examples/scalekit_server.rs` is the same
+//! the caller's authentication, plus a resource and a prompt so that every
+//! kind of MCP component can be tried against `mcpgate dev`. `examples/scalekit_server.rs` is the same
 //! server as a standalone program.
 
-use mcpgate::{AccessToken, McpServer};
+use mcpgate::model::Resource;
+use mcpgate::{AccessToken, Args, McpServer};
 use serde_json::{Value, json};
 
 async fn auth_status(token: AccessToken) -> Value {
@@ -21,10 +23,42 @@ async fn inspect_token(token: AccessToken) -> Value {
     Value::Object(token.claims().clone())
 }
 
+/// Arguments of the `summarize_access` prompt.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct SummarizeArgs {
+    /// Who the summary is for (e.g. "a security reviewer").
+    audience: String,
+}
+
+async fn whoami(token: AccessToken) -> Value {
+    json!({
+        "subject": token.subject(),
+        "client_id": token.client_id(),
+        "scopes": token.scopes(),
+        "expires_at": token.expires_at_unix(),
+    })
+}
+
+async fn summarize_access(token: AccessToken, Args(args): Args<SummarizeArgs>) -> String {
+    format!(
+        "Explain to {} what user {} may do through this MCP server with scopes: {}.",
+        args.audience,
+        token.subject(),
+        token.scopes()
+    )
+}
+
 /// "My Scalekit Protected Server" with `auth_status`, `protected_action` and `inspect_token`.
 pub(crate) fn server() -> McpServer {
     McpServer::new("My Scalekit Protected Server")
         .tool("auth_status", "Check authentication status", auth_status)
         .tool("protected_action", "A protected action that requires authentication", protected_action)
         .tool("inspect_token", "Return the caller's JWT claims", inspect_token)
+        .resource(
+            Resource::new("auth://whoami", "Current caller")
+                .with_description("The authenticated caller: subject, client and scopes")
+                .with_mime_type("application/json"),
+            whoami,
+        )
+        .prompt("summarize_access", "Ask the model to explain the caller's access", summarize_access)
 }
