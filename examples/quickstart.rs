@@ -13,9 +13,20 @@ struct AddArgs {
 #[tokio::main]
 async fn main() -> Result<(), mcpgate::ServeError> {
     McpServer::new("Quick start") // auth comes from the environment
-        .tool("add", "Adds two integers", |Args(x): Args<AddArgs>| async move { (x.a + x.b).to_string() })
-        .tool("whoami", "The caller's subject", |t: AccessToken| async move { t.subject().to_owned() })
-        .resource(Resource::new("docs://motd", "Message of the day"), || async { "Hello!" })
+        .tool(
+            "add",
+            "Adds two integers",
+            |Args(x): Args<AddArgs>| async move { (x.a + x.b).to_string() },
+        )
+        .tool(
+            "whoami",
+            "The caller's subject",
+            |t: AccessToken| async move { t.subject().to_owned() },
+        )
+        .resource(
+            Resource::new("docs://motd", "Message of the day"),
+            || async { "Hello!" },
+        )
         .prompt("greet", "Greet the caller", |t: AccessToken| async move {
             format!("Write a friendly greeting for {}.", t.subject())
         })

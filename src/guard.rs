@@ -77,7 +77,7 @@ pub(crate) async fn mcp_guard(
                     "token accepted"
                 );
                 let principal = access.principal();
-                request.extensions_mut().insert(Arc::new(access));
+                request.extensions_mut().insert(access);
                 Some(principal)
             }
             Err(error) => {
@@ -113,6 +113,15 @@ pub(crate) async fn mcp_guard(
 
     let mut response = next.run(request).await;
 
+    // rmcp answers an unknown session with a plain-text 404; answer it as a
+    // foreign session is answered, so the two cannot be told apart.
+    if session_id.is_some()
+        && response.status() == StatusCode::NOT_FOUND
+        && !response.headers().contains_key(http::header::CONTENT_TYPE)
+    {
+        response = session_not_found();
+    }
+
     if let Some(principal) = principal {
         match (
             &session_id,
@@ -132,8 +141,8 @@ pub(crate) async fn mcp_guard(
     response
 }
 
-/// The same answer the MCP layer gives for an unknown session, so a foreign
-/// session is indistinguishable from a missing one.
+/// The answer to an unknown session and to a foreign one alike (the Python
+/// SDK's body), so a foreign session is indistinguishable from a missing one.
 fn session_not_found() -> Response {
     let body = serde_json::json!({
         "jsonrpc": "2.0",

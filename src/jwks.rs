@@ -210,11 +210,17 @@ impl JwksCache {
             .clone()
     }
 
+    /// Whether a key with this `kid` is in the current set (no fetch).
+    pub fn has_key(&self, kid: &str) -> bool {
+        self.snapshot().keys.contains_key(kid)
+    }
+
     /// Fetches keys now (if none were fetched yet), e.g. to warm the cache at start-up.
     pub async fn prefetch(&self) {
         let seen = self.inner.attempts_started.load(Ordering::Acquire);
         if self.snapshot().expires_at.is_none() {
-            self.fetch_after_miss(seen, |set| set.expires_at.is_some()).await;
+            self.fetch_after_miss(seen, |set| set.expires_at.is_some())
+                .await;
         }
     }
 
@@ -230,7 +236,8 @@ impl JwksCache {
             }
             return Ok(key.clone());
         }
-        self.fetch_after_miss(seen, |set| set.keys.contains_key(kid)).await;
+        self.fetch_after_miss(seen, |set| set.keys.contains_key(kid))
+            .await;
         let set = self.snapshot();
         match set.keys.get(kid) {
             Some(key) => Ok(key.clone()),
@@ -276,7 +283,11 @@ impl JwksCache {
         let cache = self.clone();
         tokio::spawn(async move {
             let seen = cache.inner.attempts_started.load(Ordering::Acquire);
-            cache.fetch_after_miss(seen, |set| set.expires_at.is_some_and(|at| Instant::now() < at)).await;
+            cache
+                .fetch_after_miss(seen, |set| {
+                    set.expires_at.is_some_and(|at| Instant::now() < at)
+                })
+                .await;
             cache
                 .inner
                 .refresh_scheduled

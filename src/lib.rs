@@ -57,6 +57,7 @@ pub mod providers;
 pub mod resources;
 pub mod server;
 mod session;
+mod token_cache;
 pub mod tools;
 pub mod types;
 pub mod verify;

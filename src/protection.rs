@@ -1,6 +1,8 @@
 //! A validated protected-resource setup: what the HTTP layer needs to publish
 //! metadata, challenge clients and verify tokens. Providers build it.
 
+use std::sync::Arc;
+
 use http::HeaderMap;
 use serde_json::{Value, json};
 
@@ -43,7 +45,7 @@ impl ProtectedResource {
 
     /// Authenticates one request from its headers: bearer token, signature and
     /// claims, then the server-wide required scopes.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<AccessToken, AuthError> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<AccessToken>, AuthError> {
         let token = bearer_token(headers, self.verifier.max_token_bytes())?;
         let access = self.verifier.verify(&token).await?;
         if !access.scopes().contains_all(&self.required_scopes) {

@@ -14,10 +14,11 @@ use axum::serve::ListenerExt;
 use futures::future::BoxFuture;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, CompletionInfo,
-    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
-    ReadResourceResponse, Reference, Resource, ResourceTemplate, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, UnsubscribeRequestParams,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, Reference, Resource,
+    ResourceTemplate, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -29,16 +30,16 @@ use crate::as_metadata::{AS_METADATA_PREFIX, MetadataForwarder};
 use crate::challenge::ChallengeParams;
 use crate::claims::AccessToken;
 use crate::config::{ConfigError, Env};
+use crate::context::SessionState;
 use crate::guard::{Guard, host_guard, mcp_guard};
+use crate::handler::{Call, Handler as CallHandler};
 use crate::origin::OriginPolicy;
 use crate::prm::{MetadataDocument, PRM_PREFIX, preflight};
+use crate::prompts::{IntoPromptResult, PromptRegistry};
 use crate::protection::ProtectedResource;
 use crate::providers::AuthProvider;
-use crate::session::SessionOwners;
-use crate::context::SessionState;
-use crate::handler::{Call, Handler as CallHandler};
-use crate::prompts::{IntoPromptResult, PromptRegistry};
 use crate::resources::{IntoResourceBody, ResourceRegistry};
+use crate::session::SessionOwners;
 use crate::tools::{IntoToolResult, ToolRegistry};
 use crate::types::McpUrl;
 
@@ -208,7 +209,13 @@ impl McpServer {
     ///     format!("Hello, {name}!")
     /// });
     /// ```
-    pub fn tool_with_schema<H, M>(mut self, name: &str, description: &str, input_schema: serde_json::Value, handler: H) -> Self
+    pub fn tool_with_schema<H, M>(
+        mut self,
+        name: &str,
+        description: &str,
+        input_schema: serde_json::Value,
+        handler: H,
+    ) -> Self
     where
         H: CallHandler<M>,
         H::Output: IntoToolResult,
@@ -221,7 +228,8 @@ impl McpServer {
                 crate::tools::empty_object_schema().as_ref().clone()
             }
         };
-        self.tools.add(name, description, Some(Arc::new(schema)), handler);
+        self.tools
+            .add(name, description, Some(Arc::new(schema)), handler);
         self
     }
 
@@ -442,8 +450,14 @@ impl McpServer {
         W: tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
         let handler = Handler::new(&self);
-        let running = handler.serve((read, write)).await.map_err(|e| ServeError::Transport(e.to_string()))?;
-        running.waiting().await.map_err(|e| ServeError::Transport(e.to_string()))?;
+        let running = handler
+            .serve((read, write))
+            .await
+            .map_err(|e| ServeError::Transport(e.to_string()))?;
+        running
+            .waiting()
+            .await
+            .map_err(|e| ServeError::Transport(e.to_string()))?;
         Ok(())
     }
 }
@@ -551,7 +565,9 @@ fn build_router(
         // Both spellings are served: FastMCP's 307 from `/mcp/` breaks POST clients.
         mcp = mcp.route_service(&format!("{path}/"), mcp_service);
     }
-    let mcp = mcp.layer(from_fn_with_state(guard.clone(), mcp_guard));
+    // `route_layer`, not `layer`: `layer` would also wrap the fallback, so every
+    // unknown path would be challenged (401) instead of answered 404.
+    let mcp = mcp.route_layer(from_fn_with_state(guard.clone(), mcp_guard));
 
     let mut app = Router::new();
     if let Some((document, forwarder)) = well_known {
@@ -597,7 +613,8 @@ pub struct CompletionRequest {
     pub value: String,
 }
 
-type CompletionHandler = Arc<dyn Fn(CompletionRequest) -> BoxFuture<'static, Vec<String>> + Send + Sync>;
+type CompletionHandler =
+    Arc<dyn Fn(CompletionRequest) -> BoxFuture<'static, Vec<String>> + Send + Sync>;
 
 /// The rmcp handler: one per MCP session (rmcp's factory makes a new one for
 /// each), sharing the registries and holding that session's state.
@@ -644,8 +661,10 @@ impl Handler {
         if !server.prompts.is_empty() {
             capabilities.prompts = full.prompts;
         }
-        let mut info = ServerConfig::new(capabilities)
-            .with_server_info(Implementation::new(server.name.clone(), server.version.clone()));
+        let mut info = ServerConfig::new(capabilities).with_server_info(Implementation::new(
+            server.name.clone(),
+            server.version.clone(),
+        ));
         if let Some(instructions) = &server.instructions {
             info = info.with_instructions(instructions.clone());
         }
@@ -663,18 +682,37 @@ impl Handler {
 
     /// A handler for a new session: same registries, fresh session state.
     fn for_new_session(&self) -> Self {
-        Self { shared: self.shared.clone(), session: Arc::default() }
+        Self {
+            shared: self.shared.clone(),
+            session: Arc::default(),
+        }
     }
 
-    fn call(&self, name: impl Into<String>, arguments: rmcp::model::JsonObject, context: RequestContext<RoleServer>) -> Call {
+    fn call(
+        &self,
+        name: impl Into<String>,
+        arguments: rmcp::model::JsonObject,
+        context: RequestContext<RoleServer>,
+    ) -> Call {
         let token = caller(&context);
-        Call::new(name, arguments, token, Some(context), Some(self.session.clone()))
+        Call::new(
+            name,
+            arguments,
+            token,
+            Some(context),
+            Some(self.session.clone()),
+        )
     }
 }
 
 /// The verified caller of an rmcp request, put there by the guard.
 fn caller(context: &RequestContext<RoleServer>) -> Option<Arc<AccessToken>> {
-    context.extensions.get::<http::request::Parts>()?.extensions.get::<Arc<AccessToken>>().cloned()
+    context
+        .extensions
+        .get::<http::request::Parts>()?
+        .extensions
+        .get::<Arc<AccessToken>>()
+        .cloned()
 }
 
 #[allow(deprecated)] // logging/setLevel and subscriptions are current in the versions served
@@ -695,7 +733,9 @@ impl ServerHandler for Handler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.shared.tools.definitions().to_vec()))
+        Ok(ListToolsResult::with_all_items(
+            self.shared.tools.definitions().to_vec(),
+        ))
     }
 
     async fn call_tool(
@@ -707,7 +747,10 @@ impl ServerHandler for Handler {
         let call = self.call(name.clone(), request.arguments.unwrap_or_default(), context);
         match self.shared.tools.call(call).await {
             Some(result) => Ok(result.into()),
-            None => Err(ErrorData::invalid_params(format!("unknown tool `{name}`"), None)),
+            None => Err(ErrorData::invalid_params(
+                format!("unknown tool `{name}`"),
+                None,
+            )),
         }
     }
 
@@ -716,7 +759,9 @@ impl ServerHandler for Handler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(self.shared.resources.list()))
+        Ok(ListResourcesResult::with_all_items(
+            self.shared.resources.list(),
+        ))
     }
 
     async fn list_resource_templates(
@@ -724,7 +769,9 @@ impl ServerHandler for Handler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(ListResourceTemplatesResult::with_all_items(self.shared.resources.list_templates()))
+        Ok(ListResourceTemplatesResult::with_all_items(
+            self.shared.resources.list_templates(),
+        ))
     }
 
     async fn read_resource(
@@ -733,7 +780,11 @@ impl ServerHandler for Handler {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let uri = request.uri.clone();
-        let result = self.shared.resources.read(&uri, |arguments| self.call(uri.clone(), arguments, context)).await?;
+        let result = self
+            .shared
+            .resources
+            .read(&uri, |arguments| self.call(uri.clone(), arguments, context))
+            .await?;
         Ok(result.into())
     }
 
@@ -760,7 +811,9 @@ impl ServerHandler for Handler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        Ok(ListPromptsResult::with_all_items(self.shared.prompts.list()))
+        Ok(ListPromptsResult::with_all_items(
+            self.shared.prompts.list(),
+        ))
     }
 
     async fn get_prompt(
@@ -778,12 +831,19 @@ impl ServerHandler for Handler {
         _context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
         let Some(handler) = &self.shared.completion else {
-            return Err(ErrorData::method_not_found::<rmcp::model::CompleteRequestMethod>());
+            return Err(ErrorData::method_not_found::<
+                rmcp::model::CompleteRequestMethod,
+            >());
         };
         let (reference, is_prompt) = match &request.r#ref {
             Reference::Prompt(p) => (p.name.clone(), true),
             Reference::Resource(r) => (r.uri.clone(), false),
-            _ => return Err(ErrorData::invalid_params("unsupported completion reference", None)),
+            _ => {
+                return Err(ErrorData::invalid_params(
+                    "unsupported completion reference",
+                    None,
+                ));
+            }
         };
         let values = handler(CompletionRequest {
             reference,
@@ -805,7 +865,11 @@ impl ServerHandler for Handler {
         request: rmcp::model::SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        *self.session.log_level.lock().unwrap_or_else(|e| e.into_inner()) =
+        *self
+            .session
+            .log_level
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) =
             Some(crate::context::LogLevel::from_rmcp(request.level));
         Ok(())
     }

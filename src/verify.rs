@@ -6,6 +6,7 @@
 //! maps to one specific [`TokenRejection`].
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -17,6 +18,7 @@ use serde_json::{Map, Value};
 use crate::claims::AccessToken;
 use crate::error::{AuthError, TokenRejection};
 use crate::jwks::{JwksCache, KeyLookupError};
+use crate::token_cache::VerifiedTokens;
 use crate::types::BearerToken;
 
 /// Signature algorithms a verifier may accept. An allow-list type, so adding
@@ -63,12 +65,20 @@ pub struct VerifierSettings {
     pub leeway: Duration,
     /// Tokens longer than this are rejected before decoding.
     pub max_token_bytes: usize,
+    /// How many verified tokens to remember (0 turns the cache off). Repeats of an
+    /// identical token then skip the signature check; `exp` and the key's
+    /// presence in the JWKS are still checked on every request.
+    pub verified_token_cache: usize,
 }
 
+/// Default number of verified tokens remembered.
+pub const DEFAULT_VERIFIED_TOKEN_CACHE: usize = 10_000;
+
 /// Validates bearer tokens against one issuer's JWKS.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JwtVerifier {
     keys: JwksCache,
+    verified: Arc<VerifiedTokens>,
     validation: Validation,
     algorithms: Vec<SigningAlgorithm>,
     leeway_secs: u64,
@@ -119,6 +129,7 @@ impl JwtVerifier {
         );
         Ok(Self {
             keys,
+            verified: Arc::new(VerifiedTokens::new(settings.verified_token_cache)),
             validation,
             algorithms: settings.algorithms,
             leeway_secs: settings.leeway.as_secs(),
@@ -137,10 +148,17 @@ impl JwtVerifier {
     }
 
     /// Verifies `token` and returns the caller's identity and claims.
-    pub async fn verify(&self, token: &BearerToken) -> Result<AccessToken, AuthError> {
+    pub async fn verify(&self, token: &BearerToken) -> Result<Arc<AccessToken>, AuthError> {
         let raw = token.secret();
         if raw.len() > self.max_token_bytes {
             return Err(TokenRejection::TooLarge.into());
+        }
+        let now = unix_now();
+        if let Some(access) = self
+            .verified
+            .get(raw, now, self.leeway_secs, |kid| self.keys.has_key(kid))
+        {
+            return Ok(access);
         }
         let kid = self.check_header(raw)?;
         let key = self.keys.key(&kid).await.map_err(|e| match e {
@@ -160,9 +178,14 @@ impl JwtVerifier {
                 kind => TokenRejection::from(kind),
             })?;
         let claims = data.claims;
-        self.check_claim_types(&claims)?;
-        AccessToken::from_verified_claims(claims)
-            .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))
+        self.check_claim_types(&claims, now)?;
+        let access = Arc::new(
+            AccessToken::from_verified_claims(claims)
+                .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?,
+        );
+        self.verified
+            .insert(raw, &kid, access.clone(), now, self.leeway_secs);
+        Ok(access)
     }
 
     /// Structural and header checks; returns the `kid`.
@@ -205,7 +228,11 @@ impl JwtVerifier {
 
     /// Checks jsonwebtoken leaves to us: numeric times, `iat` not in the
     /// future, and a non-empty string `sub`.
-    fn check_claim_types(&self, claims: &Map<String, Value>) -> Result<(), TokenRejection> {
+    fn check_claim_types(
+        &self,
+        claims: &Map<String, Value>,
+        now: u64,
+    ) -> Result<(), TokenRejection> {
         for name in ["exp", "nbf", "iat"] {
             if let Some(v) = claims.get(name)
                 && !v.is_u64()
@@ -213,14 +240,10 @@ impl JwtVerifier {
                 return Err(TokenRejection::InvalidClaim(static_name(name)));
             }
         }
-        if let Some(iat) = claims.get("iat").and_then(Value::as_u64) {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            if iat > now + self.leeway_secs {
-                return Err(TokenRejection::IssuedInFuture);
-            }
+        if let Some(iat) = claims.get("iat").and_then(Value::as_u64)
+            && iat > now + self.leeway_secs
+        {
+            return Err(TokenRejection::IssuedInFuture);
         }
         match claims.get("sub") {
             Some(Value::String(s)) if !s.is_empty() => Ok(()),
@@ -236,6 +259,22 @@ fn payload_has_claim(raw: &str, name: &str) -> bool {
         .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
         .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
         .is_some_and(|claims| claims.contains_key(name))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("keys", &self.keys)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
 }
 
 fn static_name(name: &str) -> &'static str {

@@ -13,15 +13,32 @@ struct Echo {
 fn server() -> McpServer {
     McpServer::new("stdio test")
         .without_env_auth()
-        .tool("echo", "Echoes its argument", |Args(e): Args<Echo>| async move { e.text })
-        .tool("whoami", "The caller's subject", |t: AccessToken| async move { t.subject().to_owned() })
-        .tool("maybe_whoami", "Subject or anonymous", |t: Option<AccessToken>| async move {
-            t.map(|t| t.subject().to_owned()).unwrap_or_else(|| "anonymous".to_owned())
-        })
+        .tool(
+            "echo",
+            "Echoes its argument",
+            |Args(e): Args<Echo>| async move { e.text },
+        )
+        .tool(
+            "whoami",
+            "The caller's subject",
+            |t: AccessToken| async move { t.subject().to_owned() },
+        )
+        .tool(
+            "maybe_whoami",
+            "Subject or anonymous",
+            |t: Option<AccessToken>| async move {
+                t.map(|t| t.subject().to_owned())
+                    .unwrap_or_else(|| "anonymous".to_owned())
+            },
+        )
 }
 
 fn text(result: &rmcp::model::CallToolResult) -> String {
-    result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect()
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect()
 }
 
 #[tokio::test]
@@ -31,7 +48,10 @@ async fn stdio_serves_tools_without_auth_and_reports_no_token() {
     let server = tokio::spawn(server().serve_io(server_read, server_write));
 
     let (client_read, client_write) = tokio::io::split(client_io);
-    let client = ().serve((client_read, client_write)).await.expect("client initializes over the pipe");
+    let client =
+        ().serve((client_read, client_write))
+            .await
+            .expect("client initializes over the pipe");
 
     let tools = client.list_tools(None).await.unwrap();
     let names: Vec<_> = tools.tools.iter().map(|t| t.name.to_string()).collect();
@@ -39,19 +59,31 @@ async fn stdio_serves_tools_without_auth_and_reports_no_token() {
 
     let mut args = serde_json::Map::new();
     args.insert("text".into(), "hi".into());
-    let echo = client.call_tool(CallToolRequestParams::new("echo").with_arguments(args)).await.unwrap();
+    let echo = client
+        .call_tool(CallToolRequestParams::new("echo").with_arguments(args))
+        .await
+        .unwrap();
     assert_eq!(text(&echo), "hi");
     assert_ne!(echo.is_error, Some(true));
 
-    let whoami = client.call_tool(CallToolRequestParams::new("whoami")).await.unwrap();
+    let whoami = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await
+        .unwrap();
     assert_eq!(whoami.is_error, Some(true));
     assert!(text(&whoami).starts_with("no token"), "{}", text(&whoami));
 
-    let maybe = client.call_tool(CallToolRequestParams::new("maybe_whoami")).await.unwrap();
+    let maybe = client
+        .call_tool(CallToolRequestParams::new("maybe_whoami"))
+        .await
+        .unwrap();
     assert_eq!(text(&maybe), "anonymous");
 
     // Bad arguments are a tool error the model can read, not a protocol error.
-    let bad = client.call_tool(CallToolRequestParams::new("echo")).await.unwrap();
+    let bad = client
+        .call_tool(CallToolRequestParams::new("echo"))
+        .await
+        .unwrap();
     assert_eq!(bad.is_error, Some(true));
     assert!(text(&bad).contains("invalid arguments"), "{}", text(&bad));
 

@@ -12,7 +12,9 @@ use crate::jwks::{JwksCache, JwksConfig};
 use crate::protection::ProtectedResource;
 use crate::providers::AuthProvider;
 use crate::types::{EnvironmentUrl, McpUrl, ScopeSet};
-use crate::verify::{JwtVerifier, SigningAlgorithm, VerifierSettings};
+use crate::verify::{
+    DEFAULT_VERIFIED_TOKEN_CACHE, JwtVerifier, SigningAlgorithm, VerifierSettings,
+};
 
 /// Default clock-skew leeway for `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -44,6 +46,7 @@ pub struct ScalekitProvider {
     resource_name: Option<String>,
     resource_documentation: Option<String>,
     leeway: Duration,
+    verified_token_cache: usize,
     jwks: JwksConfig,
     names: SourceNames,
 }
@@ -68,6 +71,7 @@ impl ScalekitProvider {
             resource_name: None,
             resource_documentation: None,
             leeway: DEFAULT_LEEWAY,
+            verified_token_cache: DEFAULT_VERIFIED_TOKEN_CACHE,
             jwks: JwksConfig::default(),
             names: SourceNames::default(),
         }
@@ -130,6 +134,12 @@ impl ScalekitProvider {
         self
     }
 
+    /// How many verified tokens to remember (default 10,000; 0 disables the cache).
+    pub fn verified_token_cache(mut self, capacity: usize) -> Self {
+        self.verified_token_cache = capacity;
+        self
+    }
+
     /// Tunes the JWKS cache (refetch interval, TTLs, timeouts).
     pub fn jwks_config(mut self, config: JwksConfig) -> Self {
         self.jwks = config;
@@ -189,6 +199,7 @@ impl ScalekitProvider {
                 algorithms: vec![SigningAlgorithm::Rs256],
                 leeway: self.leeway,
                 max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+                verified_token_cache: self.verified_token_cache,
             },
         )
         .map_err(|e| ConfigError::new("ScalekitProvider", e))?;
