@@ -96,7 +96,7 @@ fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>{title}</title><style>{STYLE}</style></head>\
+         <meta name=\"referrer\" content=\"same-origin\"><title>{title}</title><style>{STYLE}</style></head>\
          <body>{body}</body></html>\n",
         title = escape(title),
     )
@@ -182,9 +182,12 @@ pub(crate) fn html_response(status: StatusCode, html: String) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // `same-origin`, not `no-referrer`: under `no-referrer` browsers send
+    // `Origin: null` with the consent form, which the Origin check must refuse.
+    // Cross-site requests (the redirect back to the client) still get no Referer.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
