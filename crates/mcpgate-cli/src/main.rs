@@ -2,6 +2,7 @@
 //! libraries. Each subcommand lives in `cmd/`; this file parses flags, sets up
 //! logging, runs one command and turns its error into an exit code.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,mcpgate=info,mcpgate_dev_as=info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, not for log files or pipes.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
