@@ -122,6 +122,12 @@ pub(crate) async fn mcp_guard(
         response = session_not_found();
     }
 
+    // rmcp acknowledges a session DELETE with 202; the Python SDK expects 200 or
+    // 204 and warns otherwise. The session is gone either way: say 204.
+    if is_delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+
     if let Some(principal) = principal {
         match (
             &session_id,
