@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Python end-to-end test: the official MCP Python SDK (pinned in
+# requirements.txt) against `mcpgate dev`.
+#
+#   bash e2e/python/run.sh [extra pytest args]
+#
+# Creates the virtualenv <repo>/target/py-e2e-venv if missing, installs the
+# pinned requirements into it, builds target/debug/mcpgate (unless MCPGATE_BIN
+# names a binary to use instead) and runs pytest on this directory. Exits
+# non-zero when anything fails. PYTHON picks the interpreter (default python3).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+venv="$repo/target/py-e2e-venv"
+python="${PYTHON:-python3}"
+
+log() { printf '[py-e2e] %s\n' "$*" >&2; }
+
+# `python3 -m venv` needs ensurepip, which Debian ships separately in
+# python3-venv / python3.X-venv. Install it only when it is missing.
+ensure_venv_support() {
+  if "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    return 0
+  fi
+  if ! command -v apt-get >/dev/null 2>&1 || [ "$(id -u)" != 0 ]; then
+    log "$python has no working venv/ensurepip and apt-get is unavailable: install python3-venv"
+    return 1
+  fi
+  local ver
+  ver="$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+  log "installing python3-venv (python$ver-venv) with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "python$ver-venv" >/dev/null 2>&1 || apt-get install -y -qq python3-venv >/dev/null
+}
+
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+  ensure_venv_support
+  log "creating virtualenv $venv"
+  rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")"
+  "$python" -m venv "$venv"
+fi
+
+# Reinstall only when requirements.txt changed since the last successful install.
+stamp="$venv/.e2e-requirements.sha256"
+want="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  log "installing $here/requirements.txt"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
+  echo "$want" > "$stamp"
+fi
+
+if [ -z "${MCPGATE_BIN:-}" ]; then
+  log "building mcpgate (cargo build -p mcpgate-cli)"
+  (cd "$repo" && cargo build -q -p mcpgate-cli)
+fi
+
+cd "$repo"
+export PYTHONDONTWRITEBYTECODE=1
+status=0
+"$venv/bin/python" -m pytest -q e2e/python "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+  log "pytest failed (exit $status)"
+fi
+exit "$status"
