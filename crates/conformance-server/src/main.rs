@@ -10,18 +10,19 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use mcpgate::model::{
-    ContentBlock, ElicitationAction, GetPromptResult, PromptMessage, Resource, ResourceContents, ResourceTemplate,
-    Role,
+    ContentBlock, ElicitationAction, GetPromptResult, PromptMessage, Resource, ResourceContents,
+    ResourceTemplate, Role,
 };
 use mcpgate::{Args, Blob, Call, CompletionRequest, Context, LogLevel, McpServer};
 use serde_json::{Value, json};
 
 /// A 1×1 PNG.
 const PNG_1X1: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
-    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49,
-    0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xfc, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x05, 0x02, 0x00, 0x5f, 0xc8, 0xf1,
-    0xd2, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xfc, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x05, 0x02, 0x00, 0x5f, 0xc8, 0xf1, 0xd2, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
 fn png_base64() -> String {
@@ -81,7 +82,11 @@ struct EmbeddedResourceArgs {
 }
 
 async fn with_logging(ctx: Context) -> &'static str {
-    for message in ["Tool execution started", "Tool processing data", "Tool execution completed"] {
+    for message in [
+        "Tool execution started",
+        "Tool processing data",
+        "Tool execution completed",
+    ] {
         ctx.log(LogLevel::Info, message).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -96,7 +101,10 @@ async fn with_progress(ctx: Context) -> &'static str {
     "Progress test completed"
 }
 
-async fn sampling(ctx: Context, Args(args): Args<SamplingArgs>) -> Result<String, mcpgate::CallError> {
+async fn sampling(
+    ctx: Context,
+    Args(args): Args<SamplingArgs>,
+) -> Result<String, mcpgate::CallError> {
     let answer = ctx.sample(args.prompt, 100).await?;
     Ok(format!("LLM response: {answer}"))
 }
@@ -110,13 +118,26 @@ fn describe(action: &ElicitationAction) -> &'static str {
     }
 }
 
-async fn elicit(ctx: &Context, message: String, schema: Value) -> Result<String, mcpgate::CallError> {
+async fn elicit(
+    ctx: &Context,
+    message: String,
+    schema: Value,
+) -> Result<String, mcpgate::CallError> {
     let result = ctx.elicit(message, schema).await?;
-    let content = result.content.map(|c| c.to_string()).unwrap_or_else(|| "null".to_owned());
-    Ok(format!("User response: action={}, content={content}", describe(&result.action)))
+    let content = result
+        .content
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "null".to_owned());
+    Ok(format!(
+        "User response: action={}, content={content}",
+        describe(&result.action)
+    ))
 }
 
-async fn elicitation(ctx: Context, Args(args): Args<ElicitArgs>) -> Result<String, mcpgate::CallError> {
+async fn elicitation(
+    ctx: Context,
+    Args(args): Args<ElicitArgs>,
+) -> Result<String, mcpgate::CallError> {
     let schema = json!({
         "type": "object",
         "properties": {
@@ -139,7 +160,12 @@ async fn elicitation_defaults(ctx: Context) -> Result<String, mcpgate::CallError
             "verified": {"type": "boolean", "description": "Verified", "default": true}
         }
     });
-    elicit(&ctx, "Please review these values (all have defaults)".to_owned(), schema).await
+    elicit(
+        &ctx,
+        "Please review these values (all have defaults)".to_owned(),
+        schema,
+    )
+    .await
 }
 
 async fn elicitation_enums(ctx: Context) -> Result<String, mcpgate::CallError> {
@@ -162,7 +188,11 @@ async fn elicitation_enums(ctx: Context) -> Result<String, mcpgate::CallError> {
 }
 
 async fn json_schema_tool(call: Call) -> String {
-    let name = call.arguments().get("name").and_then(Value::as_str).unwrap_or("world");
+    let name = call
+        .arguments()
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("world");
     format!("Hello, {name}!")
 }
 
@@ -172,7 +202,11 @@ async fn complete(request: CompletionRequest) -> Vec<String> {
         (true, "arg1" | "arg2") => &["alpha", "beta", "gamma"],
         _ => &[],
     };
-    candidates.iter().filter(|c| c.starts_with(&request.value)).map(|c| (*c).to_owned()).collect()
+    candidates
+        .iter()
+        .filter(|c| c.starts_with(&request.value))
+        .map(|c| (*c).to_owned())
+        .collect()
 }
 
 fn server() -> McpServer {
@@ -194,38 +228,90 @@ fn server() -> McpServer {
     McpServer::new("mcpgate-conformance-server")
         .instructions("Fixture for the MCP conformance suite, built with mcpgate.")
         .without_env_auth()
-        .tool("test_simple_text", "Returns one text item", || async { "This is a simple text response for testing." })
-        .tool("test_image_content", "Returns a PNG image", || async { ContentBlock::image(png_base64(), "image/png") })
-        .tool("test_audio_content", "Returns a WAV clip", || async { ContentBlock::audio(wav_base64(), "audio/wav") })
-        .tool("test_embedded_resource", "Returns an embedded text resource", || async {
-            text_resource("test://embedded-resource", "text/plain", "This is an embedded resource content.")
+        .tool("test_simple_text", "Returns one text item", || async {
+            "This is a simple text response for testing."
         })
-        .tool("test_multiple_content_types", "Returns text, an image and a resource", || async {
-            vec![
-                ContentBlock::text("Multiple content types test:"),
-                ContentBlock::image(png_base64(), "image/png"),
-                text_resource("test://mixed-content-resource", "application/json", r#"{"test":"data","value":123}"#),
-            ]
+        .tool("test_image_content", "Returns a PNG image", || async {
+            ContentBlock::image(png_base64(), "image/png")
         })
-        .tool("test_tool_with_logging", "Sends three log messages while running", with_logging)
-        .tool("test_tool_with_progress", "Reports progress 0, 50, 100", with_progress)
-        .tool("test_error_handling", "Always fails with a tool error", || async {
-            Err::<String, _>("This tool intentionally returns an error for testing")
+        .tool("test_audio_content", "Returns a WAV clip", || async {
+            ContentBlock::audio(wav_base64(), "audio/wav")
         })
-        .tool("test_sampling", "Asks the client's model to complete a prompt", sampling)
-        .tool("test_elicitation", "Asks the user for a username and email", elicitation)
-        .tool("test_elicitation_sep1034_defaults", "Elicitation with default values (SEP-1034)", elicitation_defaults)
-        .tool("test_elicitation_sep1330_enums", "Elicitation with enum forms (SEP-1330)", elicitation_enums)
+        .tool(
+            "test_embedded_resource",
+            "Returns an embedded text resource",
+            || async {
+                text_resource(
+                    "test://embedded-resource",
+                    "text/plain",
+                    "This is an embedded resource content.",
+                )
+            },
+        )
+        .tool(
+            "test_multiple_content_types",
+            "Returns text, an image and a resource",
+            || async {
+                vec![
+                    ContentBlock::text("Multiple content types test:"),
+                    ContentBlock::image(png_base64(), "image/png"),
+                    text_resource(
+                        "test://mixed-content-resource",
+                        "application/json",
+                        r#"{"test":"data","value":123}"#,
+                    ),
+                ]
+            },
+        )
+        .tool(
+            "test_tool_with_logging",
+            "Sends three log messages while running",
+            with_logging,
+        )
+        .tool(
+            "test_tool_with_progress",
+            "Reports progress 0, 50, 100",
+            with_progress,
+        )
+        .tool(
+            "test_error_handling",
+            "Always fails with a tool error",
+            || async { Err::<String, _>("This tool intentionally returns an error for testing") },
+        )
+        .tool(
+            "test_sampling",
+            "Asks the client's model to complete a prompt",
+            sampling,
+        )
+        .tool(
+            "test_elicitation",
+            "Asks the user for a username and email",
+            elicitation,
+        )
+        .tool(
+            "test_elicitation_sep1034_defaults",
+            "Elicitation with default values (SEP-1034)",
+            elicitation_defaults,
+        )
+        .tool(
+            "test_elicitation_sep1330_enums",
+            "Elicitation with enum forms (SEP-1330)",
+            elicitation_enums,
+        )
         .tool_with_schema(
             "json_schema_2020_12_tool",
             "A tool whose input schema uses JSON Schema 2020-12 features",
             json_schema_2020_12,
             json_schema_tool,
         )
-        .tool("test_reconnection", "Answers after a short delay (SSE reconnection)", || async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            "Reconnection test completed"
-        })
+        .tool(
+            "test_reconnection",
+            "Answers after a short delay (SSE reconnection)",
+            || async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                "Reconnection test completed"
+            },
+        )
         .resource(
             Resource::new("test://static-text", "Static Text Resource")
                 .with_description("A static text resource")
@@ -249,62 +335,104 @@ fn server() -> McpServer {
                 .with_description("Data for one id")
                 .with_mime_type("application/json"),
             |call: Call| async move {
-                let id = call.arguments().get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let id = call
+                    .arguments()
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")})
             },
         )
-        .prompt("test_simple_prompt", "A simple prompt without arguments", || async {
-            "This is a simple test prompt."
-        })
-        .prompt("test_prompt_with_arguments", "A prompt that uses its arguments", |Args(a): Args<PromptArgs>| async move {
-            format!("Prompt with arguments: arg1='{}', arg2='{}'", a.arg1, a.arg2.unwrap_or_default())
-        })
+        .prompt(
+            "test_simple_prompt",
+            "A simple prompt without arguments",
+            || async { "This is a simple test prompt." },
+        )
+        .prompt(
+            "test_prompt_with_arguments",
+            "A prompt that uses its arguments",
+            |Args(a): Args<PromptArgs>| async move {
+                format!(
+                    "Prompt with arguments: arg1='{}', arg2='{}'",
+                    a.arg1,
+                    a.arg2.unwrap_or_default()
+                )
+            },
+        )
         .prompt(
             "test_prompt_with_embedded_resource",
             "A prompt that embeds a resource",
             |Args(a): Args<EmbeddedResourceArgs>| async move {
-                let uri = a.resource_uri.unwrap_or_else(|| "test://static-text".to_owned());
+                let uri = a
+                    .resource_uri
+                    .unwrap_or_else(|| "test://static-text".to_owned());
                 vec![
                     PromptMessage::new_text(Role::User, "Here is a resource:"),
-                    PromptMessage::new(Role::User, text_resource(&uri, "text/plain", "Embedded resource content for the prompt.")),
+                    PromptMessage::new(
+                        Role::User,
+                        text_resource(
+                            &uri,
+                            "text/plain",
+                            "Embedded resource content for the prompt.",
+                        ),
+                    ),
                 ]
             },
         )
-        .prompt("test_prompt_with_image", "A prompt that includes an image", || async {
-            GetPromptResult::new(vec![
-                PromptMessage::new_text(Role::User, "Here is an image:"),
-                PromptMessage::new(Role::User, ContentBlock::image(png_base64(), "image/png")),
-            ])
-        })
+        .prompt(
+            "test_prompt_with_image",
+            "A prompt that includes an image",
+            || async {
+                GetPromptResult::new(vec![
+                    PromptMessage::new_text(Role::User, "Here is an image:"),
+                    PromptMessage::new(Role::User, ContentBlock::image(png_base64(), "image/png")),
+                ])
+            },
+        )
         .completion(complete)
 }
 
 fn port_from_args() -> anyhow::Result<u16> {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = match arg.strip_prefix("--port=") {
-            Some(v) => Some(v.to_owned()),
-            None if arg == "--port" => args.next(),
-            None => anyhow::bail!("unknown argument `{arg}`; usage: conformance-server [--port N] (or PORT=N)"),
-        };
-        let value = value.ok_or_else(|| anyhow::anyhow!("--port needs a value"))?;
-        return value.parse().map_err(|e| anyhow::anyhow!("--port `{value}`: {e}"));
-    }
-    match std::env::var("PORT") {
-        Ok(v) => v.parse().map_err(|e| anyhow::anyhow!("PORT `{v}`: {e}")),
-        Err(_) => Ok(3000),
-    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = match args.as_slice() {
+        [] => match std::env::var("PORT") {
+            Ok(v) => v,
+            Err(_) => return Ok(3000),
+        },
+        [flag, v] if flag == "--port" => v.clone(),
+        [arg] if arg.starts_with("--port=") => arg["--port=".len()..].to_owned(),
+        _ => anyhow::bail!("usage: conformance-server [--port N] (or PORT=N)"),
+    };
+    value
+        .parse()
+        .map_err(|e| anyhow::anyhow!("port `{value}`: {e}"))
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let port = port_from_args()?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    eprintln!("conformance-server listening on http://127.0.0.1:{}/mcp", listener.local_addr()?.port());
+    eprintln!(
+        "conformance-server listening on http://127.0.0.1:{}/mcp",
+        listener.local_addr()?.port()
+    );
     server()
         .serve_with_shutdown(listener, async {
             let _ = tokio::signal::ctrl_c().await;

@@ -52,13 +52,25 @@ async fn summarize_access(token: AccessToken, Args(args): Args<SummarizeArgs>) -
 pub(crate) fn server() -> McpServer {
     McpServer::new("My Scalekit Protected Server")
         .tool("auth_status", "Check authentication status", auth_status)
-        .tool("protected_action", "A protected action that requires authentication", protected_action)
-        .tool("inspect_token", "Return the caller's JWT claims", inspect_token)
+        .tool(
+            "protected_action",
+            "A protected action that requires authentication",
+            protected_action,
+        )
+        .tool(
+            "inspect_token",
+            "Return the caller's JWT claims",
+            inspect_token,
+        )
         .resource(
             Resource::new("auth://whoami", "Current caller")
                 .with_description("The authenticated caller: subject, client and scopes")
                 .with_mime_type("application/json"),
             whoami,
         )
-        .prompt("summarize_access", "Ask the model to explain the caller's access", summarize_access)
+        .prompt(
+            "summarize_access",
+            "Ask the model to explain the caller's access",
+            summarize_access,
+        )
 }

@@ -78,7 +78,11 @@ struct RunArgs {
     #[arg(long)]
     ephemeral: bool,
     /// Scopes the authorization server offers (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "openid,profile,email,offline_access,mcp:tools")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "openid,profile,email,offline_access,mcp:tools"
+    )]
     scopes: Vec<String>,
     /// Scopes every MCP request must carry (comma-separated; default none).
     #[arg(long, value_delimiter = ',')]
@@ -130,7 +134,11 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
 async fn bind(port: u16, flag: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
         .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{port}; pick another with {flag} (0 picks a free port)"))
+        .with_context(|| {
+            format!(
+                "cannot listen on 127.0.0.1:{port}; pick another with {flag} (0 picks a free port)"
+            )
+        })
 }
 
 fn mcp_url(port: u16) -> anyhow::Result<Url> {
@@ -154,8 +162,12 @@ async fn run_servers(args: RunArgs) -> anyhow::Result<()> {
     let storage = if args.ephemeral {
         Storage::Memory
     } else {
-        std::fs::create_dir_all(&args.location.data_dir)
-            .with_context(|| format!("cannot create --data-dir {}", args.location.data_dir.display()))?;
+        std::fs::create_dir_all(&args.location.data_dir).with_context(|| {
+            format!(
+                "cannot create --data-dir {}",
+                args.location.data_dir.display()
+            )
+        })?;
         Storage::Sqlite(args.location.data_dir.clone())
     };
     let config = as_config(&args.location, mcp_url.clone(), storage)
@@ -171,16 +183,26 @@ async fn run_servers(args: RunArgs) -> anyhow::Result<()> {
         .scopes_supported(args.scopes.iter().cloned())
         .resource_name("mcpgate dev server");
     let mut server = crate::demo::server().auth(provider);
-    for origin in INSPECTOR_ORIGINS.iter().copied().map(str::to_owned).chain(args.allow_origin) {
+    for origin in INSPECTOR_ORIGINS
+        .iter()
+        .copied()
+        .map(str::to_owned)
+        .chain(args.allow_origin)
+    {
         server = server.allow_origin(origin);
     }
-    let app = server.into_http(None).context("cannot configure the MCP server")?;
+    let app = server
+        .into_http(None)
+        .context("cannot configure the MCP server")?;
 
-    let mut token_request = TokenRequest::user(auth.dev_user_id()).with_scopes(["openid", "mcp:tools"]);
+    let mut token_request =
+        TokenRequest::user(auth.dev_user_id()).with_scopes(["openid", "mcp:tools"]);
     if !args.required_scopes.is_empty() {
         token_request = token_request.with_scopes(args.scopes.iter().cloned());
     }
-    let token = auth.mint_token(token_request).context("cannot mint the sample token")?;
+    let token = auth
+        .mint_token(token_request)
+        .context("cannot mint the sample token")?;
 
     print_banner(&app, &auth, &token, args.ephemeral, &args.location.data_dir);
 
@@ -215,9 +237,19 @@ async fn shutdown_signal() {
     }
 }
 
-fn print_banner(app: &mcpgate::HttpApp, auth: &DevAuthServer, token: &str, ephemeral: bool, data_dir: &std::path::Path) {
+fn print_banner(
+    app: &mcpgate::HttpApp,
+    auth: &DevAuthServer,
+    token: &str,
+    ephemeral: bool,
+    data_dir: &std::path::Path,
+) {
     let mcp = app.mcp_url().as_str();
-    let state = if ephemeral { "in memory (--ephemeral)".to_owned() } else { data_dir.display().to_string() };
+    let state = if ephemeral {
+        "in memory (--ephemeral)".to_owned()
+    } else {
+        data_dir.display().to_string()
+    };
     // Plain `Key: value` lines first, so scripts can read them.
     println!("MCP URL: {mcp}");
     println!("Environment URL: {}", auth.env_url());
@@ -230,12 +262,18 @@ fn print_banner(app: &mcpgate::HttpApp, auth: &DevAuthServer, token: &str, ephem
     println!(
         "  curl -s {mcp} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n    -H 'Accept: application/json, text/event-stream' \\\n    -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"curl\",\"version\":\"1\"}}}}}}'"
     );
-    println!("  (TOKEN is the token above; without it the server answers 401 with a WWW-Authenticate challenge.)");
+    println!(
+        "  (TOKEN is the token above; without it the server answers 401 with a WWW-Authenticate challenge.)"
+    );
     println!();
     println!("Connect a client (each runs the OAuth flow against the local authorization server):");
-    println!("  MCP Inspector: npx @modelcontextprotocol/inspector  → Transport: Streamable HTTP, URL: {mcp}");
+    println!(
+        "  MCP Inspector: npx @modelcontextprotocol/inspector  → Transport: Streamable HTTP, URL: {mcp}"
+    );
     println!("  Claude Code:   claude mcp add --transport http mcpgate-dev {mcp}");
-    println!("  VS Code:       .vscode/mcp.json → {{\"servers\": {{\"mcpgate-dev\": {{\"type\": \"http\", \"url\": \"{mcp}\"}}}}}}");
+    println!(
+        "  VS Code:       .vscode/mcp.json → {{\"servers\": {{\"mcpgate-dev\": {{\"type\": \"http\", \"url\": \"{mcp}\"}}}}}}"
+    );
     println!();
     println!("Press Ctrl-C to stop.");
 }
@@ -249,11 +287,21 @@ async fn mint(args: TokenArgs) -> anyhow::Result<()> {
         );
     }
     let mcp_url = mcp_url(args.location.port)?;
-    let config = as_config(&args.location, mcp_url, Storage::Sqlite(args.location.data_dir.clone()));
+    let config = as_config(
+        &args.location,
+        mcp_url,
+        Storage::Sqlite(args.location.data_dir.clone()),
+    );
     let env_url = format!("http://127.0.0.1:{}", args.location.auth_port);
-    let auth = DevAuthServer::new(config, env_url).await.context("cannot open the dev authorization server state")?;
-    let subject = args.subject.unwrap_or_else(|| auth.dev_user_id().to_owned());
-    let request = TokenRequest::user(subject).with_scopes(args.scopes).with_lifetime(Duration::from_secs(args.lifetime));
+    let auth = DevAuthServer::new(config, env_url)
+        .await
+        .context("cannot open the dev authorization server state")?;
+    let subject = args
+        .subject
+        .unwrap_or_else(|| auth.dev_user_id().to_owned());
+    let request = TokenRequest::user(subject)
+        .with_scopes(args.scopes)
+        .with_lifetime(Duration::from_secs(args.lifetime));
     println!("{}", auth.mint_token(request)?);
     Ok(())
 }
@@ -264,7 +312,12 @@ async fn rotate_keys(args: RotateArgs) -> anyhow::Result<()> {
         .post(&url)
         .send()
         .await
-        .with_context(|| format!("cannot reach {url}; is `mcpgate dev` running with --auth-port {}?", args.auth_port))?;
+        .with_context(|| {
+            format!(
+                "cannot reach {url}; is `mcpgate dev` running with --auth-port {}?",
+                args.auth_port
+            )
+        })?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     if !status.is_success() {
