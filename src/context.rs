@@ -84,7 +84,9 @@ pub struct Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("request_id", &self.request.id).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("request_id", &self.request.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,7 +98,11 @@ impl Context {
     /// Sends a log message to the client, unless it asked for a higher minimum level.
     /// Delivery is best effort: a client that went away does not fail the handler.
     pub async fn log(&self, level: LogLevel, data: impl Into<Value>) {
-        let minimum = *self.session.log_level.lock().unwrap_or_else(|e| e.into_inner());
+        let minimum = *self
+            .session
+            .log_level
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if minimum.is_some_and(|min| level < min) {
             return;
         }
@@ -146,8 +152,15 @@ impl Context {
 
     /// Asks the client's model to complete `prompt` (`sampling/createMessage`)
     /// and returns the text of its answer.
-    pub async fn sample(&self, prompt: impl Into<String>, max_tokens: u32) -> Result<String, CallError> {
-        let message = SamplingMessage::new(Role::User, rmcp::model::SamplingMessageContentBlock::text(prompt));
+    pub async fn sample(
+        &self,
+        prompt: impl Into<String>,
+        max_tokens: u32,
+    ) -> Result<String, CallError> {
+        let message = SamplingMessage::new(
+            Role::User,
+            rmcp::model::SamplingMessageContentBlock::text(prompt),
+        );
         let params = CreateMessageRequestParams::new(vec![message], max_tokens);
         let result = self
             .request
@@ -171,7 +184,11 @@ impl Context {
 
     /// Asks the user for input (`elicitation/create`, form mode). `schema` is the
     /// requested schema: an object of primitive-typed properties.
-    pub async fn elicit(&self, message: impl Into<String>, schema: Value) -> Result<ElicitResult, CallError> {
+    pub async fn elicit(
+        &self,
+        message: impl Into<String>,
+        schema: Value,
+    ) -> Result<ElicitResult, CallError> {
         let requested_schema: ElicitationSchema = serde_json::from_value(schema)
             .map_err(|e| CallError::new(format!("invalid elicitation schema: {e}")))?;
         let params = ElicitRequestParams::FormElicitationParams {

@@ -68,7 +68,12 @@ impl Call {
         session: Option<Arc<crate::context::SessionState>>,
     ) -> Self {
         let context = request.map(|r| Context::new(r, session.unwrap_or_default()));
-        Self { name: name.into(), arguments, token, context }
+        Self {
+            name: name.into(),
+            arguments,
+            token,
+            context,
+        }
     }
 
     /// The tool or prompt name, or the resource URI.
@@ -132,7 +137,9 @@ const NO_TOKEN: &str = "no token: this needs an authenticated caller (HTTP with 
 
 impl FromCall for AccessToken {
     fn from_call(call: &Call) -> Result<Self, CallError> {
-        call.access_token().cloned().ok_or_else(|| CallError::new(NO_TOKEN))
+        call.access_token()
+            .cloned()
+            .ok_or_else(|| CallError::new(NO_TOKEN))
     }
 }
 
@@ -148,11 +155,12 @@ pub struct Claims<T>(pub T);
 
 impl<T: DeserializeOwned + Send> FromCall for Claims<T> {
     fn from_call(call: &Call) -> Result<Self, CallError> {
-        let token = call.access_token().ok_or_else(|| CallError::new(NO_TOKEN))?;
-        token
-            .claims_as::<T>()
-            .map(Claims)
-            .map_err(|e| CallError::new(format!("token claims do not have the expected shape: {e}")))
+        let token = call
+            .access_token()
+            .ok_or_else(|| CallError::new(NO_TOKEN))?;
+        token.claims_as::<T>().map(Claims).map_err(|e| {
+            CallError::new(format!("token claims do not have the expected shape: {e}"))
+        })
     }
 }
 
@@ -164,7 +172,9 @@ impl FromCall for Call {
 
 impl FromCall for Context {
     fn from_call(call: &Call) -> Result<Self, CallError> {
-        call.context.clone().ok_or_else(|| CallError::new("no request context"))
+        call.context
+            .clone()
+            .ok_or_else(|| CallError::new("no request context"))
     }
 }
 
@@ -218,7 +228,8 @@ impl_handler!(E1, E2, E3, E4, E5);
 impl_handler!(E1, E2, E3, E4, E5, E6);
 
 /// A handler with its types erased, as registries store it.
-pub(crate) type ErasedHandler<T> = Arc<dyn Fn(Call) -> BoxFuture<'static, Result<T, CallError>> + Send + Sync>;
+pub(crate) type ErasedHandler<T> =
+    Arc<dyn Fn(Call) -> BoxFuture<'static, Result<T, CallError>> + Send + Sync>;
 
 /// Erases `handler`, converting its output with `convert`.
 pub(crate) fn erase<H, M, T>(handler: H, convert: fn(H::Output) -> T) -> ErasedHandler<T>

@@ -65,13 +65,13 @@ pub mod verify;
 pub use bearer::bearer_token;
 pub use claims::AccessToken;
 pub use config::{ConfigError, Env};
+pub use context::{Context, LogLevel};
 pub use error::{AuthError, TokenRejection};
+pub use handler::{Args, Call, CallError, Claims, FromCall, Handler};
+pub use prompts::IntoPromptResult;
 pub use protection::ProtectedResource;
 pub use providers::AuthProvider;
 pub use providers::scalekit::ScalekitProvider;
-pub use context::{Context, LogLevel};
-pub use handler::{Args, Call, CallError, Claims, FromCall, Handler};
-pub use prompts::IntoPromptResult;
 pub use resources::{Blob, IntoResourceBody, ResourceBody};
 pub use server::{CompletionRequest, HttpApp, McpServer, ServeError};
 pub use tools::{IntoToolResult, Json};
@@ -81,7 +81,7 @@ pub use types::{BearerToken, EnvironmentUrl, McpUrl, Scope, ScopeSet};
 /// version mcpgate pins), for building rich tool results.
 pub mod model {
     pub use rmcp::model::{
-        CallToolResult, ContentBlock, ElicitResult, ElicitationAction, GetPromptResult, JsonObject, PromptMessage,
-        Resource, ResourceContents, ResourceTemplate, Role,
+        CallToolResult, ContentBlock, ElicitResult, ElicitationAction, GetPromptResult, JsonObject,
+        PromptMessage, Resource, ResourceContents, ResourceTemplate, Role,
     };
 }

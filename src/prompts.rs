@@ -38,7 +38,10 @@ impl IntoPromptResult for PromptMessage {
 impl IntoPromptResult for String {
     /// One user message with this text.
     fn into_prompt_result(self) -> Result<GetPromptResult, String> {
-        Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, self)]))
+        Ok(GetPromptResult::new(vec![PromptMessage::new_text(
+            Role::User,
+            self,
+        )]))
     }
 }
 
@@ -67,7 +70,8 @@ fn arguments_from_schema(schema: &JsonObject) -> Vec<PromptArgument> {
     properties
         .iter()
         .map(|(name, property)| {
-            let mut argument = PromptArgument::new(name.clone()).with_required(required.contains(&name.as_str()));
+            let mut argument =
+                PromptArgument::new(name.clone()).with_required(required.contains(&name.as_str()));
             if let Some(description) = property.get("description").and_then(Value::as_str) {
                 argument = argument.with_description(description);
             }
@@ -90,11 +94,16 @@ impl PromptRegistry {
         H::Output: IntoPromptResult,
         M: 'static,
     {
-        let arguments = H::input_schema().map(|s| arguments_from_schema(&s)).filter(|a| !a.is_empty());
+        let arguments = H::input_schema()
+            .map(|s| arguments_from_schema(&s))
+            .filter(|a| !a.is_empty());
         let prompt = Prompt::new(name.to_owned(), Some(description.to_owned()), arguments);
         self.definitions.retain(|p| p.name != name);
         self.definitions.push(prompt);
-        self.handlers.insert(name.to_owned(), erase(handler, IntoPromptResult::into_prompt_result));
+        self.handlers.insert(
+            name.to_owned(),
+            erase(handler, IntoPromptResult::into_prompt_result),
+        );
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -106,11 +115,9 @@ impl PromptRegistry {
     }
 
     pub(crate) async fn get(&self, call: Call) -> Result<GetPromptResult, ErrorData> {
-        let handler: Arc<_> = self
-            .handlers
-            .get(call.name())
-            .cloned()
-            .ok_or_else(|| ErrorData::invalid_params(format!("unknown prompt `{}`", call.name()), None))?;
+        let handler: Arc<_> = self.handlers.get(call.name()).cloned().ok_or_else(|| {
+            ErrorData::invalid_params(format!("unknown prompt `{}`", call.name()), None)
+        })?;
         match handler(call).await {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(message)) => Err(ErrorData::internal_error(message, None)),

@@ -100,13 +100,20 @@ impl UriTemplate {
             if open > 0 {
                 parts.push(TemplatePart::Literal(rest[..open].to_owned()));
             }
-            let close = rest[open..].find('}').ok_or_else(|| format!("unclosed `{{` in `{template}`"))? + open;
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| format!("unclosed `{{` in `{template}`"))?
+                + open;
             let name = &rest[open + 1..close];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("unsupported variable `{{{name}}}` in `{template}` (only `{{name}}` is supported)"));
+                return Err(format!(
+                    "unsupported variable `{{{name}}}` in `{template}` (only `{{name}}` is supported)"
+                ));
             }
             if matches!(parts.last(), Some(TemplatePart::Variable(_))) {
-                return Err(format!("two adjacent variables in `{template}` cannot be told apart"));
+                return Err(format!(
+                    "two adjacent variables in `{template}` cannot be told apart"
+                ));
             }
             parts.push(TemplatePart::Variable(name.to_owned()));
             rest = &rest[close + 1..];
@@ -168,12 +175,20 @@ impl ResourceRegistry {
         H::Output: IntoResourceBody,
         M: 'static,
     {
-        let entry = StaticEntry { definition, handler: erase(handler, IntoResourceBody::into_resource_body) };
-        self.by_uri.insert(entry.definition.uri.clone(), self.statics.len());
+        let entry = StaticEntry {
+            definition,
+            handler: erase(handler, IntoResourceBody::into_resource_body),
+        };
+        self.by_uri
+            .insert(entry.definition.uri.clone(), self.statics.len());
         self.statics.push(std::sync::Arc::new(entry));
     }
 
-    pub(crate) fn add_template<H, M>(&mut self, definition: ResourceTemplate, handler: H) -> Result<(), String>
+    pub(crate) fn add_template<H, M>(
+        &mut self,
+        definition: ResourceTemplate,
+        handler: H,
+    ) -> Result<(), String>
     where
         H: Handler<M>,
         H::Output: IntoResourceBody,
@@ -197,27 +212,50 @@ impl ResourceRegistry {
     }
 
     pub(crate) fn list_templates(&self) -> Vec<ResourceTemplate> {
-        self.templates.iter().map(|e| e.definition.clone()).collect()
+        self.templates
+            .iter()
+            .map(|e| e.definition.clone())
+            .collect()
     }
 
     /// Reads `uri`: a fixed resource first, then the first matching template.
-    pub(crate) async fn read(&self, uri: &str, make_call: impl FnOnce(JsonObject) -> Call) -> Result<ReadResourceResult, ErrorData> {
+    pub(crate) async fn read(
+        &self,
+        uri: &str,
+        make_call: impl FnOnce(JsonObject) -> Call,
+    ) -> Result<ReadResourceResult, ErrorData> {
         let (handler, mime, arguments) = if let Some(&i) = self.by_uri.get(uri) {
             let e = &self.statics[i];
-            (e.handler.clone(), e.definition.mime_type.clone(), JsonObject::new())
-        } else if let Some((e, vars)) = self.templates.iter().find_map(|e| e.template.matches(uri).map(|v| (e, v))) {
+            (
+                e.handler.clone(),
+                e.definition.mime_type.clone(),
+                JsonObject::new(),
+            )
+        } else if let Some((e, vars)) = self
+            .templates
+            .iter()
+            .find_map(|e| e.template.matches(uri).map(|v| (e, v)))
+        {
             (e.handler.clone(), e.definition.mime_type.clone(), vars)
         } else {
-            return Err(ErrorData::resource_not_found(format!("resource not found: {uri}"), None));
+            return Err(ErrorData::resource_not_found(
+                format!("resource not found: {uri}"),
+                None,
+            ));
         };
-        let body = handler(make_call(arguments)).await.map_err(|e| ErrorData::invalid_params(e.0, None))?;
+        let body = handler(make_call(arguments))
+            .await
+            .map_err(|e| ErrorData::invalid_params(e.0, None))?;
         let with_mime = |c: ResourceContents| match &mime {
             Some(m) => c.with_mime_type(m.clone()),
             None => c,
         };
         let contents = match body {
             ResourceBody::Text(text) => vec![with_mime(ResourceContents::text(text, uri))],
-            ResourceBody::Blob(bytes) => vec![with_mime(ResourceContents::blob(STANDARD.encode(bytes), uri))],
+            ResourceBody::Blob(bytes) => vec![with_mime(ResourceContents::blob(
+                STANDARD.encode(bytes),
+                uri,
+            ))],
             ResourceBody::Contents(contents) => contents,
             ResourceBody::Error(message) => return Err(ErrorData::internal_error(message, None)),
         };

@@ -77,7 +77,9 @@ impl<T: Serialize + JsonSchema + 'static> IntoToolResult for Json<T> {
     fn into_tool_result(self) -> CallToolResult {
         match serde_json::to_value(&self.0) {
             Ok(value) => CallToolResult::structured(value),
-            Err(e) => CallToolResult::error(vec![ContentBlock::text(format!("could not serialise the result: {e}"))]),
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(format!(
+                "could not serialise the result: {e}"
+            ))]),
         }
     }
 
@@ -117,23 +119,36 @@ pub(crate) struct ToolRegistry {
 }
 
 impl ToolRegistry {
-    pub(crate) fn add<H, M>(&mut self, name: &str, description: &str, schema: Option<Arc<JsonObject>>, handler: H)
-    where
+    pub(crate) fn add<H, M>(
+        &mut self,
+        name: &str,
+        description: &str,
+        schema: Option<Arc<JsonObject>>,
+        handler: H,
+    ) where
         H: Handler<M>,
         H::Output: IntoToolResult,
         M: 'static,
     {
-        let input_schema = schema.or_else(H::input_schema).unwrap_or_else(empty_object_schema);
+        let input_schema = schema
+            .or_else(H::input_schema)
+            .unwrap_or_else(empty_object_schema);
         let mut tool = Tool::new(name.to_owned(), description.to_owned(), input_schema);
         if let Some(output) = <H::Output as IntoToolResult>::output_schema() {
             tool = tool.with_raw_output_schema(output);
         }
         if self.handlers.contains_key(name) {
-            tracing::warn!(tool = name, "tool registered twice; the later registration wins");
+            tracing::warn!(
+                tool = name,
+                "tool registered twice; the later registration wins"
+            );
             self.definitions.retain(|t| t.name != name);
         }
         self.definitions.push(tool);
-        self.handlers.insert(name.to_owned(), erase(handler, IntoToolResult::into_tool_result));
+        self.handlers.insert(
+            name.to_owned(),
+            erase(handler, IntoToolResult::into_tool_result),
+        );
     }
 
     pub(crate) fn definitions(&self) -> &[Tool] {
