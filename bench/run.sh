@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# mcpgate's benchmark harness: the one entry point.
+#
+#   bash bench/run.sh            full run (~10 min): bench/results/<date>.json + .svg, BENCHMARKS.md
+#   bash bench/run.sh --smoke    a few seconds per system; output under target/bench-smoke/;
+#                                exits non-zero if any system produced no correct result
+#
+# Extra flags go to the driver (e.g. --only mcpgate,fastmcp, --duration 5).
+# BENCH_MAX_LOAD (default 1.0): a full run first waits, at most BENCH_WAIT seconds
+# (default 300), for the 1-minute load average to drop below it; --no-wait skips that.
+# Only loopback addresses are used; every request is bounded by a timeout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=full
+wait_quiet=1
+driver_args=()
+for arg in "$@"; do
+    case "$arg" in
+        --smoke) mode=smoke ;;
+        --no-wait) wait_quiet=0 ;;
+        *) driver_args+=("$arg") ;;
+    esac
+done
+started=$(date +%s)
+
+echo "== building mcpgate-bench (release)" >&2
+cargo build --release -p mcpgate-bench --bins
+cargo bench -p mcpgate-bench --bench verify --no-run
+
+echo "== FastMCP virtualenv (bench/.venv, from bench/requirements.txt)" >&2
+venv=bench/.venv
+stamp="$venv/.requirements.sha256"
+want=$(sha256sum bench/requirements.txt | cut -d' ' -f1)
+if [ ! -x "$venv/bin/uvicorn" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "FastMCP 4 needs Python >= 3.10")'
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r bench/requirements.txt
+    echo "$want" > "$stamp"
+fi
+
+if [ "$mode" = full ] && [ "$wait_quiet" = 1 ]; then
+    max_load=${BENCH_MAX_LOAD:-1.0}
+    deadline=$(( $(date +%s) + ${BENCH_WAIT:-300} ))
+    while true; do
+        load=$(cut -d' ' -f1 /proc/loadavg)
+        if awk -v l="$load" -v m="$max_load" 'BEGIN { exit !(l < m) }'; then
+            echo "== load average $load < $max_load: measuring" >&2
+            break
+        fi
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            echo "== load average still $load after waiting; measuring anyway (recorded in the results)" >&2
+            break
+        fi
+        echo "== load average $load >= $max_load; waiting for the machine to quieten" >&2
+        sleep 15
+    done
+fi
+
+echo "== Criterion: token verification (benches/verify.rs)" >&2
+if [ "$mode" = smoke ]; then
+    cargo bench -p mcpgate-bench --bench verify -- --warm-up-time 0.5 --measurement-time 1 --sample-size 10
+else
+    cargo bench -p mcpgate-bench --bench verify -- --warm-up-time 2 --measurement-time 6
+fi
+
+target_dir=${CARGO_TARGET_DIR:-target}
+args=(run)
+[ "$mode" = smoke ] && args+=(--smoke)
+status=0
+"$target_dir/release/mcpgate-bench" "${args[@]}" ${driver_args[@]+"${driver_args[@]}"} || status=$?
+echo "== bench/run.sh $mode: $(( $(date +%s) - started )) s, exit $status" >&2
+exit "$status"

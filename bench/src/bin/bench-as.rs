@@ -1,0 +1,78 @@
+//! The local Scalekit-compatible authorization server for the benchmarks.
+//!
+//! `bench-as --mcp-url http://127.0.0.1:PORT/mcp` listens on a free loopback
+//! port and prints `Environment URL:`, `Resource ID:`, `MCP URL:`, `Token:` and
+//! `READY` lines. Besides the dev AS's own routes (`/keys`,
+//! `POST /admin/rotate-keys`, …) it serves `GET /bench/mint?sub=…`, which
+//! returns a fresh access token signed with the current key, so the driver can
+//! keep minting after a rotation.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use mcpgate_bench::args::Flags;
+use mcpgate_dev_as::{DevAuthServer, DevAuthServerConfig, Storage, TokenRequest, Url};
+use tokio::net::TcpListener;
+
+/// Tokens outlive any benchmark run.
+const LIFETIME: Duration = Duration::from_secs(4 * 3600);
+
+async fn mint(
+    State(server): State<DevAuthServer>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<String, (StatusCode, String)> {
+    let sub = q
+        .get("sub")
+        .cloned()
+        .unwrap_or_else(|| "usr_bench".to_owned());
+    server
+        .mint_token(
+            TokenRequest::user(sub)
+                .with_scopes(["mcp:tools"])
+                .with_client_id("skc_bench")
+                .with_lifetime(LIFETIME),
+        )
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::from_env().map_err(anyhow::Error::msg)?;
+    let mcp_url = Url::parse(flags.require("mcp-url").map_err(anyhow::Error::msg)?)?;
+    let port: u16 = flags.parse_or("port", 0).map_err(anyhow::Error::msg)?;
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let config = DevAuthServerConfig::new(mcp_url)
+        .with_storage(Storage::Memory)
+        .with_token_lifetime(LIFETIME);
+    let server = DevAuthServer::new(config, format!("http://{addr}")).await?;
+    let bench = Router::new()
+        .route("/bench/mint", get(mint))
+        .with_state(server.clone());
+    let app = server
+        .router()
+        .merge(bench)
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let token = server.mint_token(
+        TokenRequest::user("usr_bench")
+            .with_scopes(["mcp:tools"])
+            .with_client_id("skc_bench")
+            .with_lifetime(LIFETIME),
+    )?;
+    println!("Environment URL: {}", server.env_url());
+    println!("Resource ID: {}", server.resource_id());
+    println!("MCP URL: {}", server.mcp_url());
+    println!("Token: {token}");
+    println!("READY");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

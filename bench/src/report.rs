@@ -1,0 +1,559 @@
+//! `BENCHMARKS.md`, generated from a results file (plus the hand-written
+//! analysis in `bench/analysis.md`, included verbatim).
+
+use std::fmt::Write as _;
+
+use crate::results::{Results, ThroughputRun};
+
+/// Headline system: mcpgate with auth on.
+const MCPGATE: &str = "mcpgate";
+
+fn find<'a>(r: &'a Results, system: &str, sessions: &str, c: usize) -> Option<&'a ThroughputRun> {
+    r.throughput
+        .iter()
+        .find(|t| t.system == system && t.sessions == sessions && t.concurrency == c)
+}
+
+fn label<'a>(r: &'a Results, id: &'a str) -> &'a str {
+    r.systems
+        .iter()
+        .find(|s| s.id == id)
+        .map(|s| s.label.as_str())
+        .unwrap_or(id)
+}
+
+fn ms(us: f64) -> String {
+    let v = us / 1000.0;
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn num(v: f64) -> String {
+    if v >= 100.0 {
+        let s = format!("{v:.0}");
+        // Thousands separators for readability.
+        let mut out = String::new();
+        for (i, ch) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        out
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 && a > 0.0 {
+        let x = a / b;
+        if x >= 10.0 {
+            format!("{x:.0}×")
+        } else {
+            format!("{x:.2}×")
+        }
+    } else {
+        "–".to_owned()
+    }
+}
+
+fn mark(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "not measured",
+    }
+}
+
+fn errors_cell(t: &ThroughputRun) -> String {
+    if t.errors == 0 {
+        "0".to_owned()
+    } else {
+        let kinds: Vec<String> = t
+            .error_kinds
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        format!("{} ({})", t.errors, kinds.join(", "))
+    }
+}
+
+fn targets(r: &Results, out: &mut String) {
+    let c = r.config.concurrency.iter().copied().max().unwrap_or(64);
+    let m = find(r, MCPGATE, "per-connection", c);
+    let f = find(r, "fastmcp", "per-connection", c);
+    let off = find(r, "mcpgate-noauth", "per-connection", c);
+    let floor = find(r, "floor", "per-connection", c);
+    let _ = writeln!(
+        out,
+        "| target (one run, {} cores) | measured | |",
+        r.machine.cores
+    );
+    let _ = writeln!(out, "|---|---|---|");
+    let (text, met) = match (m, f) {
+        (Some(m), Some(f)) if f.rps > 0.0 => (
+            format!(
+                "{} vs {} correct results/s = **{}**",
+                num(m.rps),
+                num(f.rps),
+                ratio(m.rps, f.rps)
+            ),
+            Some(m.rps / f.rps >= 30.0),
+        ),
+        _ => ("–".to_owned(), None),
+    };
+    let _ = writeln!(
+        out,
+        "| authenticated `tools/call` throughput ≥ 30× FastMCP at {c} connections | {text} | {} |",
+        mark(met)
+    );
+    let (text, met) = match (m, f) {
+        (Some(m), Some(f)) if m.latency.p99_us > 0.0 => (
+            format!(
+                "p99 {} ms vs {} ms = **{}** lower",
+                ms(m.latency.p99_us),
+                ms(f.latency.p99_us),
+                ratio(f.latency.p99_us, m.latency.p99_us)
+            ),
+            Some(f.latency.p99_us / m.latency.p99_us >= 10.0),
+        ),
+        _ => ("–".to_owned(), None),
+    };
+    let _ = writeln!(
+        out,
+        "| p99 latency ≥ 10× lower than FastMCP at {c} connections | {text} | {} |",
+        mark(met)
+    );
+    let (text, met) = match (m, off) {
+        (Some(m), Some(o)) if o.rps > 0.0 => {
+            let cost = (1.0 - m.rps / o.rps) * 100.0;
+            let text = if cost >= 0.0 {
+                format!(
+                    "{} vs {} results/s: auth on costs **{cost:.1}%**",
+                    num(m.rps),
+                    num(o.rps)
+                )
+            } else {
+                format!(
+                    "{} vs {} results/s: auth on was **{:.1}% faster** (run-to-run noise; no cost measurable)",
+                    num(m.rps),
+                    num(o.rps),
+                    -cost
+                )
+            };
+            (text, Some(cost <= 10.0))
+        }
+        _ => ("–".to_owned(), None),
+    };
+    let _ = writeln!(
+        out,
+        "| auth on costs ≤ 10% of throughput vs auth off ({c} connections) | {text} | {} |",
+        mark(met)
+    );
+    let (text, met) = match (m, floor) {
+        (Some(m), Some(fl)) if fl.rps > 0.0 => (
+            format!(
+                "{} vs {} results/s = **{:.0}%** of the floor",
+                num(m.rps),
+                num(fl.rps),
+                m.rps / fl.rps * 100.0
+            ),
+            Some(m.rps / fl.rps >= 0.5),
+        ),
+        _ => ("–".to_owned(), None),
+    };
+    let _ = writeln!(
+        out,
+        "| mcpgate ≥ 50% of the floor ({c} connections) | {text} | {} |",
+        mark(met)
+    );
+    let cold = r.cold_start.iter().find(|c| c.system == MCPGATE);
+    let (text, met) = match cold {
+        Some(c) => (
+            format!("median **{:.1} ms** (min {:.1} ms)", c.median_ms, c.min_ms),
+            Some(c.median_ms < 100.0),
+        ),
+        None => ("–".to_owned(), None),
+    };
+    let _ = writeln!(
+        out,
+        "| cold start (spawn → first correct `tools/call`) < 100 ms | {text} | {} |",
+        mark(met)
+    );
+    let mem = r.memory.iter().find(|m| m.system == MCPGATE);
+    let (text, met) = match mem {
+        Some(m) => (
+            format!(
+                "**{:.1} MiB** with {} sessions",
+                m.with_sessions_kib as f64 / 1024.0,
+                m.sessions_opened
+            ),
+            Some((m.with_sessions_kib as f64) < 64.0 * 1024.0 && m.sessions_opened >= 1000),
+        ),
+        None => ("–".to_owned(), None),
+    };
+    let _ = writeln!(
+        out,
+        "| RSS with 1,000 open sessions < 64 MiB | {text} | {} |",
+        mark(met)
+    );
+    let rot = r.rotation.iter().find(|x| x.system == MCPGATE);
+    let (text, met) = match rot {
+        Some(x) => (
+            format!(
+                "**{} errors**; {} results with old-key tokens, {} with new-key tokens",
+                x.errors, x.ok_old_key, x.ok_new_key
+            ),
+            Some(x.errors == 0 && x.ok_new_key > 0 && x.ok_old_key > 0),
+        ),
+        None => ("–".to_owned(), None),
+    };
+    let _ = writeln!(
+        out,
+        "| zero errors while the signing key rotates mid-run | {text} | {} |",
+        mark(met)
+    );
+}
+
+fn throughput_table(r: &Results, sessions: &str, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "| connections | system | correct results/s | p50 ms | p99 ms | errors | mcpgate throughput ÷ this | this p99 ÷ mcpgate p99 | server CPU µs per result | other processes' CPU during the run |"
+    );
+    let _ = writeln!(out, "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|");
+    for &c in &r.config.concurrency {
+        let m = find(r, MCPGATE, sessions, c);
+        for s in &r.systems {
+            let Some(t) = find(r, &s.id, sessions, c) else {
+                continue;
+            };
+            let (rr, lr) = match m {
+                Some(m) if s.id != MCPGATE => (
+                    ratio(m.rps, t.rps),
+                    ratio(t.latency.p99_us, m.latency.p99_us),
+                ),
+                _ => ("1×".to_owned(), "1×".to_owned()),
+            };
+            let cpu = match t.server_cpu_s {
+                Some(cpu) if t.ok > 0 => format!("{:.0}", cpu * 1e6 / t.ok as f64),
+                _ => "–".to_owned(),
+            };
+            let other = match t.other_cpu_s {
+                Some(o) => format!(
+                    "{:.0}%",
+                    o / r.config.duration_s.max(1e-9) / r.machine.cores.max(1) as f64 * 100.0
+                ),
+                None => format!("load {:.2}", t.load_1m_before),
+            };
+            let _ = writeln!(
+                out,
+                "| {c} | {} | {} | {} | {} | {} | {rr} | {lr} | {cpu} | {other} |",
+                s.label,
+                num(t.rps),
+                ms(t.latency.p50_us),
+                ms(t.latency.p99_us),
+                errors_cell(t),
+            );
+        }
+    }
+}
+
+/// Median and worst share of the machine used by other processes during runs.
+fn other_summary(r: &Results) -> String {
+    let mut shares: Vec<f64> = r
+        .throughput
+        .iter()
+        .filter_map(|t| t.other_cpu_s)
+        .map(|o| o / r.config.duration_s.max(1e-9) / r.machine.cores.max(1) as f64 * 100.0)
+        .collect();
+    if shares.is_empty() {
+        return "not recorded in this results file".to_owned();
+    }
+    shares.sort_by(f64::total_cmp);
+    format!(
+        "median {:.0}%, worst {:.0}% over {} runs",
+        shares[shares.len() / 2],
+        shares[shares.len() - 1],
+        shares.len()
+    )
+}
+
+/// The whole Markdown document. `chart` is the SVG's path relative to the
+/// document; `analysis` is included verbatim at the end.
+pub fn markdown(r: &Results, chart: &str, json_path: &str, analysis: Option<&str>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "mcpgate against FastMCP {}'s `ScalekitProvider`, against mcpgate itself without auth, and against a bare \
+         HTTP floor, all serving `add(a, b)` and `inspect_token` at `/mcp` behind the same local Scalekit-compatible \
+         authorization server. Generated by `bash bench/run.sh` on {} ({} run, {:.0} s) from \
+         [`{json_path}`]({json_path}); do not edit by hand — the analysis at the end comes from `bench/analysis.md`.\n",
+        r.versions.get("fastmcp").map(String::as_str).unwrap_or("?"),
+        r.date,
+        r.mode,
+        r.wall_seconds
+    );
+    let _ = writeln!(
+        out,
+        "**Load while measuring:** 1-minute load average {:.2} when measurements started, {:.2} when they ended \
+         (the benchmark itself keeps both cores busy, so the load average rises with it). The machine has {} cores, \
+         shared by the server under test and the load generator (a separate process on the same machine), so every \
+         server here runs on less than two cores. Interference from everything else on the machine (other builds) \
+         is measured per run: the last column of the throughput tables is the CPU time used by other processes \
+         during that run, as a share of the machine ({}).\n",
+        r.load.at_start[0],
+        r.load.at_end[0],
+        r.machine.cores,
+        other_summary(r)
+    );
+    if !r.harness_errors.is_empty() {
+        let _ = writeln!(out, "**Harness errors in this run:**\n");
+        for e in &r.harness_errors {
+            let _ = writeln!(out, "- {e}");
+        }
+        let _ = writeln!(out);
+    }
+
+    let _ = writeln!(out, "## Targets\n");
+    targets(r, &mut out);
+
+    let _ = writeln!(
+        out,
+        "\n## Throughput and latency: one session per connection (headline)\n"
+    );
+    let _ = writeln!(
+        out,
+        "Closed loop: each connection sends `tools/call add` back to back; {} s measured after {} s of warm-up. \
+         Only correct JSON-RPC results count (the response is parsed and `result.content[0].text` must be the sum); \
+         anything else is an error. Ratios are mcpgate (auth on) relative to each system: higher throughput ratio and \
+         higher p99 ratio mean mcpgate is better. Server CPU per result is the server process's user+system CPU time \
+         over the window divided by its correct results.\n",
+        r.config.duration_s, r.config.warmup_s
+    );
+    throughput_table(r, "per-connection", &mut out);
+    let _ = writeln!(
+        out,
+        "\n![throughput, p50 and p99 latency versus concurrency]({chart})\n"
+    );
+
+    let _ = writeln!(
+        out,
+        "## Throughput and latency: all connections share one session\n"
+    );
+    throughput_table(r, "shared", &mut out);
+
+    let _ = writeln!(out, "\n## Cold start\n");
+    let _ = writeln!(
+        out,
+        "From process spawn to the first correct `tools/call` answer (initialize → notifications/initialized → \
+         tools/call, polling the port every millisecond); for mcpgate with auth this includes its JWKS fetch. {} runs each.\n",
+        r.config.cold_start_runs
+    );
+    let _ = writeln!(
+        out,
+        "| system | median ms | fastest ms | all runs (ms) | this ÷ mcpgate |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---|---:|");
+    let m_cold = r
+        .cold_start
+        .iter()
+        .find(|c| c.system == MCPGATE)
+        .map(|c| c.median_ms);
+    for c in &r.cold_start {
+        let runs: Vec<String> = c.runs_ms.iter().map(|v| format!("{v:.0}")).collect();
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {:.1} | {} | {} |",
+            label(r, &c.system),
+            c.median_ms,
+            c.min_ms,
+            runs.join(", "),
+            m_cold.map(|m| ratio(c.median_ms, m)).unwrap_or_default()
+        );
+    }
+
+    let _ = writeln!(out, "\n## Memory with open sessions\n");
+    let _ = writeln!(
+        out,
+        "VmRSS from `/proc/PID/status` of a fresh server after one call, then after opening {} MCP sessions \
+         (initialize + notifications/initialized over 16 connections, left open).\n",
+        r.config.memory_sessions
+    );
+    let _ = writeln!(
+        out,
+        "| system | RSS at start MiB | RSS with sessions MiB | sessions | KiB per session | opened in s | this ÷ mcpgate |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    let m_mem = r
+        .memory
+        .iter()
+        .find(|m| m.system == MCPGATE)
+        .map(|m| m.with_sessions_kib as f64);
+    for m in &r.memory {
+        let per =
+            (m.with_sessions_kib as f64 - m.baseline_kib as f64) / m.sessions_opened.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {:.1} | {} | {:.1} | {:.2} | {} |",
+            label(r, &m.system),
+            m.baseline_kib as f64 / 1024.0,
+            m.with_sessions_kib as f64 / 1024.0,
+            m.sessions_opened,
+            per,
+            m.open_seconds,
+            m_mem
+                .map(|x| ratio(m.with_sessions_kib as f64, x))
+                .unwrap_or_default()
+        );
+    }
+
+    let _ = writeln!(out, "\n## Cost of one token verification\n");
+    let _ = writeln!(
+        out,
+        "| system | new token, key cached µs | same token again µs | first verification incl. JWKS fetch µs | how |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---|");
+    let opt = |v: Option<f64>| {
+        v.map(|x| format!("{x:.1}"))
+            .unwrap_or_else(|| "–".to_owned())
+    };
+    for v in &r.verify {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            v.system,
+            opt(v.cached_us),
+            opt(v
+                .repeat_token_us
+                .or(v.cached_us.filter(|_| v.system != MCPGATE))),
+            opt(v.first_with_fetch_us),
+            v.method
+        );
+    }
+    if let (Some(m), Some(f)) = (
+        r.verify.iter().find(|v| v.system == MCPGATE),
+        r.verify.iter().find(|v| v.system == "fastmcp"),
+    ) && let (Some(mc), Some(fc)) = (m.cached_us, f.cached_us)
+    {
+        let _ = writeln!(
+            out,
+            "\nA new token with its key cached: FastMCP takes {} as long as mcpgate.{}",
+            ratio(fc, mc),
+            m.repeat_token_us
+                .map(|rt| format!(
+                    " A repeated token (every request of a session): FastMCP verifies it again, {} as long as mcpgate's cache hit.",
+                    ratio(fc, rt)
+                ))
+                .unwrap_or_default()
+        );
+    }
+
+    let _ = writeln!(out, "\n## Signing-key rotation mid-run\n");
+    let _ = writeln!(
+        out,
+        "One session per connection; a third into the measured window the authorization server rotates its key \
+         (`POST /admin/rotate-keys`; the old key stays published), and every other connection switches to a token \
+         minted with the new key while the rest keep their old-key tokens. Throughput per 250 ms shows any stall.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| system | connections | correct results/s | errors | results with old-key tokens | with new-key tokens | p99 ms | slowest 250 ms bucket vs median bucket |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---|---:|---:|---:|---:|");
+    for x in &r.rotation {
+        let mut sorted = x.timeline.clone();
+        sorted.sort_unstable();
+        let med = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
+        let min = sorted.first().copied().unwrap_or(0);
+        let errs = if x.errors == 0 {
+            "0".to_owned()
+        } else {
+            let kinds: Vec<String> = x
+                .error_kinds
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect();
+            format!("{} ({})", x.errors, kinds.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {errs} | {} | {} | {} | {} vs {} |",
+            label(r, &x.system),
+            x.concurrency,
+            num(x.rps),
+            x.ok_old_key,
+            x.ok_new_key,
+            ms(x.latency.p99_us),
+            min,
+            med
+        );
+    }
+
+    let _ = writeln!(out, "\n## What ran\n");
+    for s in &r.systems {
+        let _ = writeln!(out, "- **{}** — `{}`", s.label, s.command);
+    }
+    let _ = writeln!(
+        out,
+        "- **Authorization server** — `target/release/bench-as --mcp-url http://127.0.0.1:$PORT/mcp`: \
+         `mcpgate-dev-as` (Scalekit-compatible: RS256, `kid`, JWKS at `{{env}}/keys`, `iss` = \
+         `{{env}}/resources/{{res}}`, `aud` = `[mcp_url, res_id]`) on loopback, in-memory storage; tokens minted \
+         through its Rust API (`/bench/mint`), one subject per connection.\n\
+         - **Load generator** — `target/release/mcpgate-bench` (tokio, hyper HTTP/1.1 client, one keep-alive \
+         connection per worker, TCP_NODELAY), a separate process on the same machine. Every request carries \
+         `Authorization: Bearer …` (systems with auth), `Mcp-Session-Id` and `MCP-Protocol-Version`.\n\
+         - The floor answers fixed bytes and has no sessions, so it gets the same requests with fixed arguments \
+         (20 + 22) and id; it shows what the HTTP stack and the load generator can do at all on this machine.\n"
+    );
+
+    let _ = writeln!(out, "## Machine and versions\n");
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(out, "| CPU | {} |", r.machine.cpu_model);
+    let _ = writeln!(out, "| cores | {} |", r.machine.cores);
+    let _ = writeln!(out, "| memory | {} MiB |", r.machine.memory_mib);
+    let _ = writeln!(out, "| kernel | {} |", r.machine.kernel);
+    for (k, v) in &r.versions {
+        let _ = writeln!(out, "| {k} | {v} |");
+    }
+
+    let _ = writeln!(
+        out,
+        "\n## Rerun\n\n```sh\nbash bench/run.sh            # full run (~10 min): writes bench/results/<date>.json, the chart and this file\n\
+         bash bench/run.sh --smoke    # a few seconds per system; output under target/bench-smoke/, exits non-zero if anything produced no correct result\n\
+         cargo bench -p mcpgate-bench --bench verify   # the verification micro-benchmark alone\n\
+         target/release/mcpgate-bench report --json bench/results/<date>.json   # regenerate this file from a results file\n```\n\n\
+         `run.sh` builds `mcpgate-bench` in release mode, creates `bench/.venv` from `bench/requirements.txt` \
+         (hash-pinned) if needed, runs the Criterion bench, waits (up to 5 minutes) for the 1-minute load average to \
+         drop below 1.0, then runs the driver.\n"
+    );
+
+    if let Some(analysis) = analysis {
+        let _ = writeln!(out, "{}", analysis.trim_end());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(num(12345.6), "12,346");
+        assert_eq!(num(999.0), "999");
+        assert_eq!(ratio(300.0, 10.0), "30×");
+        assert_eq!(ratio(1.0, 0.0), "–");
+        assert_eq!(ms(1234.0), "1.23");
+        let md = markdown(&Results::default(), "c.svg", "r.json", Some("## Analysis"));
+        assert!(md.contains("## Targets") && md.ends_with("## Analysis\n"));
+    }
+}

@@ -1,0 +1,200 @@
+//! The results file, `bench/results/<date>.json`: everything one run measured
+//! plus the context needed to judge it (machine, versions, load average).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Latency;
+
+/// One whole run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Results {
+    /// `YYYY-MM-DD` (UTC).
+    pub date: String,
+    /// `full` or `smoke`.
+    pub mode: String,
+    /// Wall-clock time of the whole driver run, seconds.
+    pub wall_seconds: f64,
+    /// Hardware and OS.
+    pub machine: Machine,
+    /// Versions of everything measured.
+    pub versions: BTreeMap<String, String>,
+    /// Load averages sampled around the measurements.
+    pub load: LoadAverages,
+    /// How each system was started.
+    pub systems: Vec<SystemInfo>,
+    /// Durations and concurrency levels.
+    pub config: RunConfig,
+    /// Throughput and latency runs.
+    pub throughput: Vec<ThroughputRun>,
+    /// Process spawn → first correct `tools/call`.
+    pub cold_start: Vec<ColdStart>,
+    /// Resident memory with many open sessions.
+    pub memory: Vec<Memory>,
+    /// Token verification cost (Criterion for mcpgate, a timing loop for FastMCP).
+    pub verify: Vec<VerifyCost>,
+    /// Load while the signing key rotates.
+    pub rotation: Vec<Rotation>,
+    /// Anything that went wrong in the harness itself.
+    pub harness_errors: Vec<String>,
+}
+
+/// Hardware and OS.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Machine {
+    /// Logical CPUs.
+    pub cores: usize,
+    /// `model name` from /proc/cpuinfo.
+    pub cpu_model: String,
+    /// MemTotal, MiB.
+    pub memory_mib: u64,
+    /// `uname -sr`.
+    pub kernel: String,
+}
+
+/// `/proc/loadavg` samples.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoadAverages {
+    /// 1/5/15-minute load averages when measurements started.
+    pub at_start: [f64; 3],
+    /// The same when they ended.
+    pub at_end: [f64; 3],
+    /// Highest 1-minute value sampled before any measurement.
+    pub max_1m_sampled: f64,
+}
+
+/// How one system under test is run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SystemInfo {
+    /// Short id (`mcpgate`, `mcpgate-noauth`, `fastmcp`, `floor`, …).
+    pub id: String,
+    /// Human label.
+    pub label: String,
+    /// The command line, as run.
+    pub command: String,
+}
+
+/// Durations and concurrency levels.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Warm-up per run (excluded), seconds.
+    pub warmup_s: f64,
+    /// Measured duration per run, seconds.
+    pub duration_s: f64,
+    /// Connection counts.
+    pub concurrency: Vec<usize>,
+    /// Sessions opened for the memory measurement.
+    pub memory_sessions: usize,
+    /// Cold starts per system.
+    pub cold_start_runs: usize,
+}
+
+/// One closed-loop run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ThroughputRun {
+    /// System id.
+    pub system: String,
+    /// `per-connection` (as many sessions as connections) or `shared` (one session).
+    pub sessions: String,
+    /// Connections (one worker each).
+    pub concurrency: usize,
+    /// Correct results in the measured window.
+    pub ok: u64,
+    /// Failed requests in the measured window.
+    pub errors: u64,
+    /// Failures by kind.
+    pub error_kinds: BTreeMap<String, u64>,
+    /// Correct results per second.
+    pub rps: f64,
+    /// Latency of correct results.
+    pub latency: Latency,
+    /// 1-minute load average right before the run.
+    pub load_1m_before: f64,
+    /// CPU seconds the server process used during the measured window, if known.
+    pub server_cpu_s: Option<f64>,
+    /// CPU seconds the load generator used during the measured window.
+    #[serde(default)]
+    pub client_cpu_s: Option<f64>,
+    /// CPU seconds used by everything else on the machine (other agents'
+    /// builds, the kernel's unattributed work) during the window: machine busy
+    /// time minus server and load generator.
+    #[serde(default)]
+    pub other_cpu_s: Option<f64>,
+    /// Server VmRSS right after the run, KiB.
+    #[serde(default)]
+    pub server_rss_kib_after: Option<u64>,
+    /// Correct results per 250 ms of the measured window.
+    #[serde(default)]
+    pub timeline: Vec<u64>,
+}
+
+/// Cold-start timings of one system.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ColdStart {
+    /// System id.
+    pub system: String,
+    /// Every run, milliseconds.
+    pub runs_ms: Vec<f64>,
+    /// Median, milliseconds.
+    pub median_ms: f64,
+    /// Fastest, milliseconds.
+    pub min_ms: f64,
+}
+
+/// Memory of one system.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Memory {
+    /// System id.
+    pub system: String,
+    /// VmRSS after start-up and one call, KiB.
+    pub baseline_kib: u64,
+    /// VmRSS with the sessions open, KiB.
+    pub with_sessions_kib: u64,
+    /// Sessions successfully opened (and left open).
+    pub sessions_opened: usize,
+    /// Seconds it took to open them.
+    pub open_seconds: f64,
+}
+
+/// Cost of one token verification.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VerifyCost {
+    /// System id.
+    pub system: String,
+    /// Key already cached, full check (signature included), microseconds.
+    pub cached_us: Option<f64>,
+    /// The same token again, answered from a verified-token cache (mcpgate's default), microseconds.
+    pub repeat_token_us: Option<f64>,
+    /// First verification of a fresh verifier, JWKS fetch included, microseconds.
+    pub first_with_fetch_us: Option<f64>,
+    /// How it was measured.
+    pub method: String,
+}
+
+/// A run during which the signing key rotates.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Rotation {
+    /// System id.
+    pub system: String,
+    /// Connections.
+    pub concurrency: usize,
+    /// Seconds into the measured window the key rotated.
+    pub rotated_at_s: f64,
+    /// Correct results.
+    pub ok: u64,
+    /// Failures.
+    pub errors: u64,
+    /// Failures by kind.
+    pub error_kinds: BTreeMap<String, u64>,
+    /// Correct results with tokens signed by the old key.
+    pub ok_old_key: u64,
+    /// Correct results with tokens signed by the new key.
+    pub ok_new_key: u64,
+    /// Correct results per second.
+    pub rps: f64,
+    /// Latency of correct results.
+    pub latency: Latency,
+    /// Correct results per 250 ms bucket of the measured window.
+    pub timeline: Vec<u64>,
+}
