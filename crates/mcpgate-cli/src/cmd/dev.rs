@@ -6,6 +6,7 @@
 //! `mcpgate dev token` mints a token with the keys in the data directory;
 //! `mcpgate dev rotate-keys` asks a running dev server to rotate its key.
 
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -250,32 +251,56 @@ fn print_banner(
     } else {
         data_dir.display().to_string()
     };
+    // Built first and written once: a reader that stops after the `Token:` line
+    // (a script, `| head`) must not make the server die of a broken pipe, which
+    // println! would turn into a panic.
+    let mut out = String::new();
+    macro_rules! outln {
+        ($out:ident, $($arg:tt)*) => {{
+            $out.push_str(&format!($($arg)*));
+            $out.push('\n');
+        }};
+    }
     // Plain `Key: value` lines first, so scripts can read them.
-    println!("MCP URL: {mcp}");
-    println!("Environment URL: {}", auth.env_url());
-    println!("Resource ID: {}", auth.resource_id());
-    println!("Authorization server: {}", auth.resource_issuer());
-    println!("State: {state}");
-    println!("Token: {token}");
-    println!();
-    println!("Try it:");
-    println!(
+    outln!(out, "MCP URL: {mcp}");
+    outln!(out, "Environment URL: {}", auth.env_url());
+    outln!(out, "Resource ID: {}", auth.resource_id());
+    outln!(out, "Authorization server: {}", auth.resource_issuer());
+    outln!(out, "State: {state}");
+    outln!(out, "Token: {token}");
+    out.push('\n');
+    outln!(out, "Try it:");
+    outln!(
+        out,
         "  curl -s {mcp} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n    -H 'Accept: application/json, text/event-stream' \\\n    -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"curl\",\"version\":\"1\"}}}}}}'"
     );
-    println!(
+    outln!(
+        out,
         "  (TOKEN is the token above; without it the server answers 401 with a WWW-Authenticate challenge.)"
     );
-    println!();
-    println!("Connect a client (each runs the OAuth flow against the local authorization server):");
-    println!(
+    out.push('\n');
+    outln!(
+        out,
+        "Connect a client (each runs the OAuth flow against the local authorization server):"
+    );
+    outln!(
+        out,
         "  MCP Inspector: npx @modelcontextprotocol/inspector  → Transport: Streamable HTTP, URL: {mcp}"
     );
-    println!("  Claude Code:   claude mcp add --transport http mcpgate-dev {mcp}");
-    println!(
+    outln!(
+        out,
+        "  Claude Code:   claude mcp add --transport http mcpgate-dev {mcp}"
+    );
+    outln!(
+        out,
         "  VS Code:       .vscode/mcp.json → {{\"servers\": {{\"mcpgate-dev\": {{\"type\": \"http\", \"url\": \"{mcp}\"}}}}}}"
     );
-    println!();
-    println!("Press Ctrl-C to stop.");
+    out.push('\n');
+    outln!(out, "Press Ctrl-C to stop.");
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 async fn mint(args: TokenArgs) -> anyhow::Result<()> {
