@@ -49,6 +49,8 @@ pub mod error;
 mod guard;
 pub mod handler;
 pub mod jwks;
+#[doc(hidden)]
+pub mod macros;
 pub mod origin;
 mod prm;
 pub mod prompts;
@@ -68,6 +70,7 @@ pub use config::{ConfigError, Env};
 pub use context::{Context, LogLevel};
 pub use error::{AuthError, TokenRejection};
 pub use handler::{Args, Call, CallError, Claims, FromCall, Handler};
+pub use macros::{PromptDef, ToolDef};
 pub use prompts::IntoPromptResult;
 pub use protection::ProtectedResource;
 pub use providers::AuthProvider;

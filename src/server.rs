@@ -192,6 +192,19 @@ impl McpServer {
         self
     }
 
+    /// Registers a tool defined with [`tool!`](crate::tool!) (name and
+    /// description from the function and its doc comment).
+    pub fn add_tool(mut self, tool: crate::ToolDef) -> Self {
+        tool.register(&mut self.tools);
+        self
+    }
+
+    /// Registers a prompt defined with [`prompt!`](crate::prompt!).
+    pub fn add_prompt(mut self, prompt: crate::PromptDef) -> Self {
+        prompt.register(&mut self.prompts);
+        self
+    }
+
     /// Registers a tool whose input schema is given verbatim (for schemas a Rust
     /// type cannot express); the handler reads [`Call::arguments`] itself.
     ///

@@ -10,6 +10,15 @@ struct Echo {
     text: String,
 }
 
+mcpgate::tool! {
+    /// Shouts its argument.
+    ///
+    /// Upper-cases the text.
+    async fn shout(Args(e): Args<Echo>) -> String {
+        e.text.to_uppercase()
+    }
+}
+
 fn server() -> McpServer {
     McpServer::new("stdio test")
         .without_env_auth()
@@ -18,6 +27,7 @@ fn server() -> McpServer {
             "Echoes its argument",
             |Args(e): Args<Echo>| async move { e.text },
         )
+        .add_tool(shout())
         .tool(
             "whoami",
             "The caller's subject",
@@ -55,7 +65,14 @@ async fn stdio_serves_tools_without_auth_and_reports_no_token() {
 
     let tools = client.list_tools(None).await.unwrap();
     let names: Vec<_> = tools.tools.iter().map(|t| t.name.to_string()).collect();
-    assert_eq!(names, ["echo", "whoami", "maybe_whoami"]);
+    assert_eq!(names, ["echo", "shout", "whoami", "maybe_whoami"]);
+    // tool! takes the description from the doc comment and the schema from Args<T>.
+    let shout = tools.tools.iter().find(|t| t.name == "shout").unwrap();
+    assert_eq!(
+        shout.description.as_deref(),
+        Some("Shouts its argument.\n\nUpper-cases the text.")
+    );
+    assert_eq!(shout.input_schema["required"], serde_json::json!(["text"]));
 
     let mut args = serde_json::Map::new();
     args.insert("text".into(), "hi".into());
