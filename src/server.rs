@@ -47,10 +47,12 @@ use crate::types::McpUrl;
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// Invalid configuration; the message names the variable or field.
-    #[error("configuration error: {0}")]
+    // Transparent / source-only messages: error reporters that print the
+    // source chain (anyhow's `{:#}`) would otherwise say everything twice.
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// Binding or serving failed.
-    #[error("I/O error: {0}")]
+    #[error("I/O error")]
     Io(#[from] std::io::Error),
     /// The MCP session over stdio failed.
     #[error("MCP transport error: {0}")]
