@@ -53,14 +53,12 @@ async fn fixture() -> Fixture {
         )
         .expect("mint");
     let [env, resource_issuer] = server.issuers();
-    let settings = VerifierSettings {
-        issuers: vec![env, resource_issuer],
-        audiences: vec![server.resource_id().to_owned(), mcp_url.to_string()],
-        algorithms: vec![SigningAlgorithm::Rs256],
-        leeway: Duration::from_secs(60),
-        max_token_bytes: 8 * 1024,
-        verified_token_cache: 0,
-    };
+    let mut settings = VerifierSettings::new(
+        [env, resource_issuer],
+        [server.resource_id().to_owned(), mcp_url.to_string()],
+        [SigningAlgorithm::Rs256],
+    );
+    settings.verified_token_cache = 0;
     Fixture {
         jwks_uri: server.jwks_url(),
         _server: server,
@@ -86,14 +84,13 @@ fn verify(c: &mut Criterion) {
     let cached = fresh();
     rt.block_on(cached.verify(&f.token))
         .expect("token verifies");
-    let remembering = JwtVerifier::new(
-        JwksCache::new(f.jwks_uri.clone(), JwksConfig::default()),
-        VerifierSettings {
-            verified_token_cache: DEFAULT_VERIFIED_TOKEN_CACHE,
-            ..f.settings.clone()
-        },
-    )
-    .expect("valid settings");
+    let remembering =
+        JwtVerifier::new(JwksCache::new(f.jwks_uri.clone(), JwksConfig::default()), {
+            let mut settings = f.settings.clone();
+            settings.verified_token_cache = DEFAULT_VERIFIED_TOKEN_CACHE;
+            settings
+        })
+        .expect("valid settings");
     rt.block_on(remembering.verify(&f.token))
         .expect("token verifies");
 

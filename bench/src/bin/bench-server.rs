@@ -191,7 +191,6 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let mcp_url = format!("http://{}/mcp", listener.local_addr()?);
     let server = McpServer::new("bench")
-        .without_env_auth()
         .tool("add", "Adds two integers", add)
         .tool(
             "inspect_token",
@@ -216,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
         }
         "mcpgate-noauth" => {
             server
+                .allow_unauthenticated()
                 .mcp_url(mcp_url)
                 .serve_with_shutdown(listener, shutdown_signal())
                 .await?;

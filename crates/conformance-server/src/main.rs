@@ -227,7 +227,7 @@ fn server() -> McpServer {
     });
     McpServer::new("mcpgate-conformance-server")
         .instructions("Fixture for the MCP conformance suite, built with mcpgate.")
-        .without_env_auth()
+        .allow_unauthenticated()
         .tool("test_simple_text", "Returns one text item", || async {
             "This is a simple text response for testing."
         })

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
-mod demo;
 
 /// Fast, secure OAuth-protected MCP servers.
 #[derive(Debug, Parser)]

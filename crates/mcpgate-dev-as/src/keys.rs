@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 /// Errors while creating, loading or using a signing key.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The crypto library refused to generate or parse the key.
     #[error("RSA key error: {0}")]

@@ -45,8 +45,8 @@
 //!   `pending`: consents and codes awaiting use.
 //! - `token`: the token endpoint; `client_auth`: client authentication;
 //!   `mint`: the shape of access tokens; `revoke`: revocation.
-//! - `params`, `secret`, `cors`, `error`: request parsing, random secrets and
-//!   hashes, CORS, error types.
+//! - `params`, `secret`, `error`: request parsing, random secrets and
+//!   hashes, error types (CORS comes from `mcpgate_auth::http::cors`).
 
 mod authorize;
 mod cimd;
@@ -54,7 +54,6 @@ mod client;
 mod client_auth;
 mod config;
 mod consent;
-mod cors;
 mod error;
 mod keyring;
 pub mod keys;

@@ -9,10 +9,11 @@ use axum::Router;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::from_fn;
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
+use mcpgate_auth::http::cors::{OAUTH_ENDPOINT, cors};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -26,7 +27,7 @@ use crate::metadata;
 use crate::mint::TokenRequest;
 use crate::register::{self, RegisterError, RegisteredClient};
 use crate::state::{AppState, Shared};
-use crate::{cors, revoke, token};
+use crate::{revoke, token};
 
 /// Requests larger than this are refused with 413; the biggest legitimate body
 /// here is a registration request of a few kilobytes.
@@ -126,7 +127,9 @@ impl DevAuthServer {
             )
             .route("/oauth/token", post(token::token))
             .route("/oauth/revoke", post(revoke::revoke))
-            .layer(from_fn(cors::cors));
+            // Credential-free endpoints: any origin may call them (the consent
+            // page, which relies on the browser, is deliberately left out).
+            .layer(from_fn_with_state(&OAUTH_ENDPOINT, cors));
         Router::new()
             .route("/oauth/authorize", get(authorize::authorize))
             .route(DECISION_PATH, post(authorize::decision))

@@ -183,7 +183,7 @@ async fn run_servers(args: RunArgs) -> anyhow::Result<()> {
         .required_scopes(args.required_scopes.iter().cloned())
         .scopes_supported(args.scopes.iter().cloned())
         .resource_name("mcpgate dev server");
-    let mut server = crate::demo::server().auth(provider);
+    let mut server = scalekit_server::server().auth(provider);
     for origin in INSPECTOR_ORIGINS
         .iter()
         .copied()

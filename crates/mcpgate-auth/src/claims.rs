@@ -1,0 +1,226 @@
+//! The verified caller: what a tool learns about who is calling.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::types::ScopeSet;
+
+/// A verified access token's identity and claims.
+///
+/// It is built only by the verifier, after the signature, issuer, audience and
+/// lifetime checks passed. It deliberately does not carry the raw token: tools
+/// have no use for it, and the MCP specification forbids passing it on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessToken {
+    subject: String,
+    client_id: Option<String>,
+    scopes: ScopeSet,
+    issuer: String,
+    audiences: Vec<String>,
+    expires_at: u64,
+    token_id: Option<String>,
+    claims: Map<String, Value>,
+}
+
+impl AccessToken {
+    /// Builds an `AccessToken` from a claims object whose `iss`, `sub`, `aud` and
+    /// `exp` have already been validated. Returns `None` if one of them is
+    /// missing or of the wrong type.
+    pub(crate) fn from_verified_claims(claims: Map<String, Value>) -> Option<Self> {
+        let subject = claims.get("sub")?.as_str()?.to_owned();
+        let issuer = claims.get("iss")?.as_str()?.to_owned();
+        let expires_at = claims.get("exp")?.as_u64()?;
+        let audiences = match claims.get("aud")? {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => return None,
+        };
+        // Scalekit's user tokens use `azp`-less `client_id`; some issuers only send `azp`.
+        let client_id = ["client_id", "azp", "cid"]
+            .iter()
+            .find_map(|k| claims.get(*k).and_then(Value::as_str))
+            .map(str::to_owned);
+        let token_id = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
+        let scopes = scopes_from_claims(&claims);
+        Some(Self {
+            subject,
+            client_id,
+            scopes,
+            issuer,
+            audiences,
+            expires_at,
+            token_id,
+            claims,
+        })
+    }
+
+    /// The `sub` claim: the user (`usr_…`), or the client id for machine-to-machine tokens.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The OAuth client the token was issued to (`client_id`, else `azp`).
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+
+    /// The granted scopes: the union of `scope`, `scopes` and `scp`.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.scopes
+    }
+
+    /// The `iss` claim, exactly as issued.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The `aud` claim as a list.
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+
+    /// The `exp` claim as seconds since the Unix epoch.
+    pub fn expires_at_unix(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// The `exp` claim as a time.
+    pub fn expires_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.expires_at)
+    }
+
+    /// The `jti` claim, useful for logs and deny-lists.
+    pub fn token_id(&self) -> Option<&str> {
+        self.token_id.as_deref()
+    }
+
+    /// All claims of the token.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
+    /// One claim by name.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.claims.get(name)
+    }
+
+    /// The claims deserialised into your own type.
+    pub fn claims_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(Value::Object(self.claims.clone()))
+    }
+
+    /// A token for unit-testing your own tools and policies, built from
+    /// `claims` **without any verification**. Missing registered claims get
+    /// test values: `sub` `"test-user"`, `iss` `"https://issuer.test"`, `aud`
+    /// `["test-resource"]`, `exp` one hour from now. Scopes come from `scope`,
+    /// `scopes` or `scp` as for real tokens.
+    ///
+    /// Requests never produce such a token: only the verifier builds
+    /// `AccessToken`s for them.
+    ///
+    /// ```
+    /// use mcpgate_auth::AccessToken;
+    /// let token = AccessToken::for_testing(serde_json::json!({"sub": "usr_1", "scope": "todo:read"}));
+    /// assert_eq!(token.subject(), "usr_1");
+    /// assert!(token.scopes().contains("todo:read"));
+    /// ```
+    ///
+    /// # Panics
+    /// If `claims` is not a JSON object, or a registered claim has the wrong type.
+    pub fn for_testing(claims: Value) -> Self {
+        let Value::Object(mut claims) = claims else {
+            panic!("AccessToken::for_testing takes a JSON object of claims");
+        };
+        let hour_from_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            + 3600;
+        claims.entry("sub").or_insert_with(|| "test-user".into());
+        claims
+            .entry("iss")
+            .or_insert_with(|| "https://issuer.test".into());
+        claims
+            .entry("aud")
+            .or_insert_with(|| Value::from(vec!["test-resource"]));
+        claims.entry("exp").or_insert_with(|| hour_from_now.into());
+        Self::from_verified_claims(claims)
+            .expect("AccessToken::for_testing: `sub`/`iss` must be strings, `aud` a string or list, `exp` a number")
+    }
+
+    /// The identity a session is bound to: issuer, subject and client id.
+    pub(crate) fn principal(&self) -> Principal {
+        Principal {
+            issuer: self.issuer.clone(),
+            subject: self.subject.clone(),
+            client_id: self.client_id.clone(),
+        }
+    }
+}
+
+/// Who owns a session: the same user through the same client at the same issuer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Principal {
+    issuer: String,
+    subject: String,
+    client_id: Option<String>,
+}
+
+/// Scalekit sends `scope` (space-separated) on user tokens and `scopes` (array)
+/// on machine tokens; other issuers use `scp` as either form. Reading all three
+/// and taking the union means no token's scopes are silently lost.
+fn scopes_from_claims(claims: &Map<String, Value>) -> ScopeSet {
+    let mut set = ScopeSet::new();
+    for key in ["scope", "scopes", "scp"] {
+        match claims.get(key) {
+            Some(Value::String(s)) => set.extend(&ScopeSet::from_space_separated_lenient(s)),
+            Some(Value::Array(items)) => {
+                for item in items.iter().filter_map(Value::as_str) {
+                    set.extend(&ScopeSet::from_space_separated_lenient(item));
+                }
+            }
+            _ => {}
+        }
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn token(extra: Value) -> AccessToken {
+        let mut claims = json!({"sub": "usr_1", "iss": "https://e", "aud": ["res_1"], "exp": 10});
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        AccessToken::from_verified_claims(claims.as_object().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn scopes_are_the_union_of_scope_scopes_and_scp() {
+        let t = token(json!({"scope": "a b", "scopes": ["c", "a"], "scp": "d"}));
+        assert_eq!(t.scopes().to_space_separated(), "a b c d");
+        let t = token(json!({"scp": ["x", "y"]}));
+        assert_eq!(t.scopes().to_space_separated(), "x y");
+    }
+
+    #[test]
+    fn client_id_falls_back_to_azp_and_typed_claims_work() {
+        #[derive(serde::Deserialize)]
+        struct Mine {
+            oid: String,
+        }
+        let t = token(json!({"azp": "m2m_9", "oid": "org_7"}));
+        assert_eq!(t.client_id(), Some("m2m_9"));
+        assert_eq!(t.claims_as::<Mine>().unwrap().oid, "org_7");
+        assert_eq!(t.audiences(), ["res_1"]);
+    }
+}

@@ -1,0 +1,215 @@
+//! One protected MCP endpoint as an axum [`Router`]: the RFC 9728 metadata
+//! routes, the authorization-server metadata forwarder, and the MCP path
+//! (with and without a trailing slash) behind the [`GuardLayer`].
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower_service::Service;
+
+use super::as_metadata::{AS_METADATA_PREFIX, MetadataForwarder};
+use super::challenge::ChallengeParams;
+use super::cors::{PUBLIC_DOCUMENT, cors};
+use super::guard::{Guard, GuardLayer};
+use super::origin::OriginPolicy;
+use super::prm::{MetadataDocument, PRM_PREFIX};
+use super::session::SessionOwners;
+use crate::config::ConfigError;
+use crate::protection::ProtectedResource;
+use crate::types::McpUrl;
+
+/// Default time a session binding outlives its last use. Twice the default
+/// MCP session idle timeout, so a binding never expires before its session.
+pub const DEFAULT_SESSION_BINDING_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// The HTTP surface of one MCP endpoint, protected or (explicitly) not.
+///
+/// ```
+/// use mcpgate_auth::{McpUrl, http::ProtectedEndpoint};
+///
+/// // An unprotected endpoint still gets the Host and Origin checks.
+/// let url = McpUrl::parse("http://127.0.0.1:8000/mcp").unwrap();
+/// // Any tower service answering MCP requests; here a stub.
+/// let mcp = axum::routing::post(|| async { "{}" });
+/// let app = ProtectedEndpoint::unauthenticated(url)
+///     .allow_origin("http://localhost:6274")
+///     .into_router(mcp)
+///     .unwrap();
+/// ```
+#[derive(Debug)]
+#[must_use = "call .into_router(service) to get the axum Router"]
+pub struct ProtectedEndpoint {
+    mcp_url: McpUrl,
+    protection: Option<ProtectedResource>,
+    extra_origins: Vec<String>,
+    extra_hosts: Vec<String>,
+    session_binding_ttl: Duration,
+}
+
+impl ProtectedEndpoint {
+    /// The endpoint `protection.resource()`, protected by `protection`.
+    pub fn new(protection: ProtectedResource) -> Self {
+        Self {
+            mcp_url: protection.resource().clone(),
+            protection: Some(protection),
+            extra_origins: Vec::new(),
+            extra_hosts: Vec::new(),
+            session_binding_ttl: DEFAULT_SESSION_BINDING_TTL,
+        }
+    }
+
+    /// The endpoint `mcp_url` **without authentication** (Host and Origin are
+    /// still checked). Only for local development or a trusted network.
+    pub fn unauthenticated(mcp_url: McpUrl) -> Self {
+        Self {
+            mcp_url,
+            protection: None,
+            extra_origins: Vec::new(),
+            extra_hosts: Vec::new(),
+            session_binding_ttl: DEFAULT_SESSION_BINDING_TTL,
+        }
+    }
+
+    /// Also accepts browser requests from this origin (e.g.
+    /// `http://localhost:6274` for MCP Inspector). The MCP URL's own origin is
+    /// always accepted. A malformed origin is reported by
+    /// [`into_router`](Self::into_router).
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.extra_origins.push(origin.into());
+        self
+    }
+
+    /// Also accepts this `Host` authority (e.g. an internal name behind a proxy).
+    pub fn allow_host(mut self, authority: impl Into<String>) -> Self {
+        self.extra_hosts.push(authority.into());
+        self
+    }
+
+    /// How long a session stays bound to its principal after its last use
+    /// (default 1 hour); keep it above the MCP layer's session idle timeout.
+    pub fn session_binding_ttl(mut self, ttl: Duration) -> Self {
+        self.session_binding_ttl = ttl;
+        self
+    }
+
+    /// The canonical MCP URL.
+    pub fn mcp_url(&self) -> &McpUrl {
+        &self.mcp_url
+    }
+
+    /// The protected-resource setup, if auth is on.
+    pub fn protection(&self) -> Option<&ProtectedResource> {
+        self.protection.as_ref()
+    }
+
+    fn origin_policy(&self) -> Result<OriginPolicy, ConfigError> {
+        let mut policy = OriginPolicy::for_mcp_url(&self.mcp_url);
+        for origin in &self.extra_origins {
+            policy = policy.allow_origin(origin).ok_or_else(|| {
+                ConfigError::new(
+                    "allowed origins",
+                    format!("`{origin}` is not an origin like https://app.example.com"),
+                )
+            })?;
+        }
+        for host in &self.extra_hosts {
+            policy = policy.allow_host(host);
+        }
+        Ok(policy)
+    }
+
+    fn guard(&self, check_host: bool) -> Result<Arc<Guard>, ConfigError> {
+        let challenge = Arc::new(ChallengeParams {
+            resource_metadata: self.mcp_url.protected_resource_metadata_url(),
+            required_scopes: self
+                .protection
+                .as_ref()
+                .map(|p| p.required_scopes().clone())
+                .unwrap_or_default(),
+        });
+        Ok(Arc::new(Guard {
+            policy: self.origin_policy()?,
+            protection: self.protection.clone().map(|p| (p, challenge)),
+            sessions: SessionOwners::new(self.session_binding_ttl),
+            check_host,
+        }))
+    }
+
+    /// Only the guard, as a tower layer, for composing a router by hand. It
+    /// checks Host and Origin, authenticates, binds sessions and strips
+    /// `Authorization`; it does not serve the metadata documents.
+    pub fn guard_layer(&self) -> Result<GuardLayer, ConfigError> {
+        Ok(GuardLayer {
+            guard: self.guard(true)?,
+        })
+    }
+
+    /// The whole surface around `mcp_service` (any tower service that answers
+    /// MCP requests): the MCP path and `path/` behind the guard, plus, when
+    /// protected, the RFC 9728 documents and the RFC 8414 forwarder.
+    pub fn into_router<S>(self, mcp_service: S) -> Result<Router, ConfigError>
+    where
+        S: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+        S::Response: IntoResponse + 'static,
+        S::Future: Send + 'static,
+    {
+        // The router checks `Host` for every route (below), so the guard need not.
+        let guard = self.guard(false)?;
+        let path = self.mcp_url.path();
+        let mut mcp = Router::new().route_service(path, mcp_service.clone());
+        if path != "/" {
+            // Both spellings are served: FastMCP's 307 from `/mcp/` breaks POST clients.
+            mcp = mcp.route_service(&format!("{path}/"), mcp_service);
+        }
+        // `route_layer`, not `layer`: `layer` would also wrap the fallback, so
+        // every unknown path would be challenged (401) instead of answered 404.
+        let mcp = mcp.route_layer(GuardLayer {
+            guard: guard.clone(),
+        });
+
+        // The Host check covers every route, unknown paths included: a
+        // DNS-rebinding attack can reach any of them.
+        let host_check = from_fn(move |request: Request, next: Next| {
+            let guard = guard.clone();
+            async move {
+                match guard.host_refusal(&request) {
+                    None => next.run(request).await,
+                    Some(refused) => refused,
+                }
+            }
+        });
+        let Some(protection) = &self.protection else {
+            return Ok(mcp.layer(host_check));
+        };
+        let document = MetadataDocument(
+            serde_json::to_vec(&protection.metadata_document())
+                .expect("a JSON value serialises")
+                .into(),
+        );
+        let suffix = if path == "/" { "" } else { path };
+        let mut well_known = Router::new();
+        for prm_path in [PRM_PREFIX.to_owned(), format!("{PRM_PREFIX}{suffix}")] {
+            let doc = document.clone();
+            well_known = well_known.route(&prm_path, get(move || async move { doc.respond() }));
+        }
+        if let Some(upstream) = protection.upstream_metadata_url() {
+            let forwarder = MetadataForwarder::new(upstream.to_owned());
+            for as_path in [
+                AS_METADATA_PREFIX.to_owned(),
+                format!("{AS_METADATA_PREFIX}{suffix}"),
+            ] {
+                let f = forwarder.clone();
+                well_known =
+                    well_known.route(&as_path, get(move || async move { f.respond().await }));
+            }
+        }
+        let well_known = well_known.layer(from_fn_with_state(&PUBLIC_DOCUMENT, cors));
+        Ok(well_known.merge(mcp).layer(host_check))
+    }
+}

@@ -1,0 +1,61 @@
+//! # mcpgate-auth
+//!
+//! The auth core of mcpgate: everything that turns an MCP endpoint into an
+//! OAuth 2.1 *protected resource*, and nothing about tools or handlers. The
+//! `mcpgate` server API builds on it, and so can anything else that speaks MCP
+//! over HTTP (a gateway in front of another server, a hand-written service).
+//!
+//! ```no_run
+//! use mcpgate_auth::{ScalekitProvider, http::ProtectedEndpoint};
+//!
+//! # fn mcp_service() -> axum::routing::MethodRouter { axum::routing::post(|| async { "{}" }) }
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let resource = ScalekitProvider::new("https://acme.scalekit.com", "res_123", "http://127.0.0.1:8000/mcp")
+//!     .required_scopes(["mcp:tools"])
+//!     .build()?;
+//! // Any tower service that answers MCP requests; here an empty router.
+//! let app = ProtectedEndpoint::new(resource).into_router(mcp_service())?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! A request flows one way: `http::origin` (Host/Origin) → `bearer` (header →
+//! token) → `verify` (signature and claims, keys from `jwks`) → `claims`
+//! ([`AccessToken`] in the request's extensions) → `http::session` (binding)
+//! → the MCP service.
+//!
+//! The token layer has no HTTP framework in it:
+//! - `types`: parsed URLs, scopes, a redacting bearer token.
+//! - `error`: [`AuthError`], one variant per distinct answer.
+//! - `bearer`, `verify`, `jwks`, `token_cache`, `claims`: header parsing,
+//!   validation, the key cache, the verified-token cache, the verified caller.
+//! - `protection`: [`ProtectedResource`], what a provider builds.
+//! - `providers`: [`AuthProvider`] and [`ScalekitProvider`].
+//! - `config`: [`Env`], the process environment and `.env`.
+//!
+//! [`http`] is the axum/tower surface: `origin`, `cors`, `challenge`, `prm`,
+//! `as_metadata`, `session`, `guard` (the tower layer) and `endpoint` (the
+//! router that puts them together).
+
+mod bearer;
+mod claims;
+pub mod config;
+mod error;
+pub mod http;
+pub mod jwks;
+mod protection;
+pub mod providers;
+mod token_cache;
+pub mod types;
+pub mod verify;
+
+pub use bearer::bearer_token;
+pub use claims::AccessToken;
+pub use config::{ConfigError, Env};
+pub use error::{AuthError, TokenRejection};
+pub use protection::{ProtectedResource, ProtectedResourceBuilder};
+pub use providers::AuthProvider;
+pub use providers::scalekit::ScalekitProvider;
+pub use types::{BearerToken, EnvironmentUrl, McpUrl, Scope, ScopeSet};

@@ -1,0 +1,231 @@
+//! A validated protected-resource setup: what the HTTP layer needs to publish
+//! metadata, challenge clients and verify tokens. Providers build it, through
+//! [`ProtectedResource::builder`] like any provider outside this crate would.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::bearer::bearer_token;
+use crate::claims::AccessToken;
+use crate::config::ConfigError;
+use crate::error::AuthError;
+use crate::types::{McpUrl, ScopeSet};
+use crate::verify::JwtVerifier;
+
+/// Everything needed to protect one MCP endpoint with bearer tokens.
+#[derive(Debug, Clone)]
+pub struct ProtectedResource {
+    pub(crate) resource: McpUrl,
+    pub(crate) authorization_servers: Vec<String>,
+    pub(crate) scopes_supported: ScopeSet,
+    pub(crate) required_scopes: ScopeSet,
+    pub(crate) resource_name: Option<String>,
+    pub(crate) resource_documentation: Option<String>,
+    pub(crate) verifier: JwtVerifier,
+    /// Where the authorization server's RFC 8414 metadata lives, for the
+    /// `/.well-known/oauth-authorization-server` forwarder older clients use.
+    pub(crate) upstream_metadata_url: Option<String>,
+}
+
+impl ProtectedResource {
+    /// Starts a protected resource at `resource` (the canonical MCP URL, the
+    /// RFC 9728 `resource` and an accepted audience is up to the verifier)
+    /// whose tokens `verifier` checks. This is how a provider written outside
+    /// this crate builds one.
+    ///
+    /// ```
+    /// use mcpgate_auth::{McpUrl, ProtectedResource};
+    /// use mcpgate_auth::jwks::{JwksCache, JwksConfig};
+    /// use mcpgate_auth::verify::{JwtVerifier, SigningAlgorithm, VerifierSettings};
+    ///
+    /// let keys = JwksCache::new("https://id.example.com/keys", JwksConfig::default());
+    /// let verifier = JwtVerifier::new(keys, VerifierSettings::new(
+    ///     ["https://id.example.com"],
+    ///     ["https://mcp.example.com/mcp"],
+    ///     [SigningAlgorithm::Rs256],
+    /// )).unwrap();
+    /// let resource = ProtectedResource::builder(McpUrl::parse("https://mcp.example.com/mcp").unwrap(), verifier)
+    ///     .authorization_server("https://id.example.com")
+    ///     .required_scopes(["mcp:tools"])
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(resource.metadata_document()["authorization_servers"][0], "https://id.example.com");
+    /// ```
+    pub fn builder(resource: McpUrl, verifier: JwtVerifier) -> ProtectedResourceBuilder {
+        ProtectedResourceBuilder {
+            resource,
+            verifier,
+            authorization_servers: Vec::new(),
+            scopes_supported: None,
+            required_scopes: Vec::new(),
+            resource_name: None,
+            resource_documentation: None,
+            upstream_metadata_url: None,
+        }
+    }
+
+    /// The canonical MCP URL (the RFC 9728 `resource`).
+    pub fn resource(&self) -> &McpUrl {
+        &self.resource
+    }
+
+    /// Scopes every request must carry.
+    pub fn required_scopes(&self) -> &ScopeSet {
+        &self.required_scopes
+    }
+
+    /// The authorization servers published in the metadata.
+    pub fn authorization_servers(&self) -> &[String] {
+        &self.authorization_servers
+    }
+
+    /// Where the authorization server's RFC 8414 metadata is fetched from for
+    /// `/.well-known/oauth-authorization-server`, if forwarded.
+    pub fn upstream_metadata_url(&self) -> Option<&str> {
+        self.upstream_metadata_url.as_deref()
+    }
+
+    /// The token verifier.
+    pub fn verifier(&self) -> &JwtVerifier {
+        &self.verifier
+    }
+
+    /// Authenticates one request from its headers: bearer token, signature and
+    /// claims, then the server-wide required scopes.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<AccessToken>, AuthError> {
+        let token = bearer_token(headers, self.verifier.max_token_bytes())?;
+        let access = self.verifier.verify(&token).await?;
+        if !access.scopes().contains_all(&self.required_scopes) {
+            // Ask for what the token has plus what is missing, so a step-up
+            // does not cost the client the permissions it already holds.
+            let mut required = access.scopes().clone();
+            required.extend(&self.required_scopes);
+            return Err(AuthError::InsufficientScope { required });
+        }
+        Ok(access)
+    }
+
+    /// The RFC 9728 protected resource metadata document. Empty optional fields
+    /// are omitted: some clients (VS Code) fail on `"scopes_supported": []`.
+    pub fn metadata_document(&self) -> Value {
+        let mut doc = json!({
+            "resource": self.resource.as_str(),
+            "authorization_servers": self.authorization_servers,
+            "bearer_methods_supported": ["header"],
+        });
+        let obj = doc.as_object_mut().expect("literal object");
+        if !self.scopes_supported.is_empty() {
+            obj.insert("scopes_supported".into(), json!(self.scopes_supported));
+        }
+        if let Some(name) = &self.resource_name {
+            obj.insert("resource_name".into(), json!(name));
+        }
+        if let Some(docs) = &self.resource_documentation {
+            obj.insert("resource_documentation".into(), json!(docs));
+        }
+        doc
+    }
+}
+
+/// Builds a [`ProtectedResource`]; every problem is reported by
+/// [`build`](Self::build) as a [`ConfigError`] naming the field.
+#[derive(Debug, Clone)]
+#[must_use = "call .build() to get the ProtectedResource"]
+pub struct ProtectedResourceBuilder {
+    resource: McpUrl,
+    verifier: JwtVerifier,
+    authorization_servers: Vec<String>,
+    scopes_supported: Option<Vec<String>>,
+    required_scopes: Vec<String>,
+    resource_name: Option<String>,
+    resource_documentation: Option<String>,
+    upstream_metadata_url: Option<String>,
+}
+
+impl ProtectedResourceBuilder {
+    /// Adds an authorization server (its issuer URL) to the metadata's
+    /// `authorization_servers`. At least one is required.
+    pub fn authorization_server(mut self, issuer: impl Into<String>) -> Self {
+        self.authorization_servers.push(issuer.into());
+        self
+    }
+
+    /// Scopes every request must carry (403 `insufficient_scope` otherwise).
+    pub fn required_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Scopes advertised as `scopes_supported` (default: the required scopes).
+    pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes_supported = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Human-readable name published as `resource_name`.
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
+        self
+    }
+
+    /// Documentation URL published as `resource_documentation`.
+    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
+        self.resource_documentation = Some(url.into());
+        self
+    }
+
+    /// Forwards this RFC 8414 document at `/.well-known/oauth-authorization-server`
+    /// for clients that predate RFC 9728.
+    pub fn forward_authorization_server_metadata(mut self, url: impl Into<String>) -> Self {
+        self.upstream_metadata_url = Some(url.into());
+        self
+    }
+
+    /// Validates the settings.
+    pub fn build(self) -> Result<ProtectedResource, ConfigError> {
+        if self.authorization_servers.is_empty() {
+            return Err(ConfigError::new(
+                "authorization_servers",
+                "is empty; name at least one authorization server (its issuer URL)",
+            ));
+        }
+        for server in &self.authorization_servers {
+            match url::Url::parse(server) {
+                Ok(u) if matches!(u.scheme(), "https" | "http") => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        "authorization_servers",
+                        format!("`{server}` is not an http(s) URL"),
+                    ));
+                }
+            }
+        }
+        let required_scopes = ScopeSet::parse(self.required_scopes)
+            .map_err(|e| ConfigError::new("required_scopes", e.to_string()))?;
+        let scopes_supported = match self.scopes_supported {
+            Some(list) => ScopeSet::parse(list)
+                .map_err(|e| ConfigError::new("scopes_supported", e.to_string()))?,
+            None => required_scopes.clone(),
+        };
+        Ok(ProtectedResource {
+            resource: self.resource,
+            authorization_servers: self.authorization_servers,
+            scopes_supported,
+            required_scopes,
+            resource_name: self.resource_name,
+            resource_documentation: self.resource_documentation,
+            verifier: self.verifier,
+            upstream_metadata_url: self.upstream_metadata_url,
+        })
+    }
+}

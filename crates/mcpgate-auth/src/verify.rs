@@ -1,0 +1,353 @@
+//! Bearer-token validation: compact JWS, RS256, keys from the issuer's JWKS.
+//!
+//! The order of checks is deliberate: cheap structural checks and header
+//! allow-lists run before any key lookup (so junk never triggers a JWKS
+//! fetch), the signature runs before any claim is trusted, and every failure
+//! maps to one specific [`TokenRejection`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Map, Value};
+
+use crate::claims::AccessToken;
+use crate::error::{AuthError, TokenRejection};
+use crate::jwks::{JwksCache, KeyLookupError};
+use crate::token_cache::VerifiedTokens;
+use crate::types::BearerToken;
+
+/// Signature algorithms a verifier may accept. An allow-list type, so adding
+/// ES256 or EdDSA later is a new variant rather than a string comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, what Scalekit signs with.
+    Rs256,
+}
+
+impl SigningAlgorithm {
+    fn from_header(alg: &str) -> Option<Self> {
+        match alg {
+            "RS256" => Some(Self::Rs256),
+            _ => None,
+        }
+    }
+
+    fn to_jsonwebtoken(self) -> Algorithm {
+        match self {
+            Self::Rs256 => Algorithm::RS256,
+        }
+    }
+}
+
+/// Header parameters that would let a token choose its own key or demand
+/// extensions we do not implement; any of them rejects the token.
+const FORBIDDEN_HEADER_PARAMS: [&str; 5] = ["crit", "jku", "jwk", "x5u", "x5c"];
+
+/// `typ` values accepted: Scalekit sends `JWT`; RFC 9068 access tokens use `at+jwt`.
+const ACCEPTED_TYPES: [&str; 3] = ["jwt", "at+jwt", "application/at+jwt"];
+
+/// Everything a [`JwtVerifier`] checks a token against. Start from
+/// [`VerifierSettings::new`], then change the fields you need.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VerifierSettings {
+    /// Accepted `iss` values (exact string match). Must not be empty.
+    pub issuers: Vec<String>,
+    /// Accepted audiences; the token's `aud` must contain at least one. Must not be empty.
+    pub audiences: Vec<String>,
+    /// Accepted algorithms.
+    pub algorithms: Vec<SigningAlgorithm>,
+    /// Clock skew tolerated for `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+    /// Tokens longer than this are rejected before decoding.
+    pub max_token_bytes: usize,
+    /// How many verified tokens to remember (0 turns the cache off). Repeats of an
+    /// identical token then skip the signature check; `exp` and the key's
+    /// presence in the JWKS are still checked on every request.
+    pub verified_token_cache: usize,
+}
+
+/// Default number of verified tokens remembered.
+pub const DEFAULT_VERIFIED_TOKEN_CACHE: usize = 10_000;
+
+/// Default clock-skew leeway for `exp`, `nbf` and `iat`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Default cap on the size of a bearer token.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+impl VerifierSettings {
+    /// Settings for these issuers, audiences and algorithms, with the default
+    /// leeway (60 s), token size cap (8 KiB) and verified-token cache (10,000).
+    pub fn new<I, A, G>(issuers: I, audiences: A, algorithms: G) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+        A: IntoIterator,
+        A::Item: Into<String>,
+        G: IntoIterator<Item = SigningAlgorithm>,
+    {
+        Self {
+            issuers: issuers.into_iter().map(Into::into).collect(),
+            audiences: audiences.into_iter().map(Into::into).collect(),
+            algorithms: algorithms.into_iter().collect(),
+            leeway: DEFAULT_LEEWAY,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            verified_token_cache: DEFAULT_VERIFIED_TOKEN_CACHE,
+        }
+    }
+}
+
+/// Why [`JwtVerifier::new`] refused its settings: each would switch a check off.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidSettings {
+    /// No non-empty issuer.
+    #[error("at least one issuer is required")]
+    NoIssuer,
+    /// No non-empty audience.
+    #[error("at least one audience is required")]
+    NoAudience,
+    /// No algorithm.
+    #[error("at least one algorithm is required")]
+    NoAlgorithm,
+}
+
+/// Validates bearer tokens against one issuer's JWKS.
+#[derive(Clone)]
+pub struct JwtVerifier {
+    keys: JwksCache,
+    verified: Arc<VerifiedTokens>,
+    validation: Validation,
+    algorithms: Vec<SigningAlgorithm>,
+    leeway_secs: u64,
+    max_token_bytes: usize,
+}
+
+impl JwtVerifier {
+    /// Builds a verifier. Issuers and audiences must be non-empty: an empty list
+    /// would silently switch a check off, so it is refused.
+    pub fn new(keys: JwksCache, settings: VerifierSettings) -> Result<Self, InvalidSettings> {
+        if settings.issuers.iter().all(|i| i.is_empty()) {
+            return Err(InvalidSettings::NoIssuer);
+        }
+        if settings.audiences.iter().all(|a| a.is_empty()) {
+            return Err(InvalidSettings::NoAudience);
+        }
+        if settings.algorithms.is_empty() {
+            return Err(InvalidSettings::NoAlgorithm);
+        }
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.algorithms = settings
+            .algorithms
+            .iter()
+            .map(|a| a.to_jsonwebtoken())
+            .collect();
+        // jsonwebtoken only checks iss/aud/sub when they are listed as required.
+        validation.required_spec_claims = ["exp", "iss", "aud", "sub"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<HashSet<_>>();
+        validation.leeway = settings.leeway.as_secs();
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.set_issuer(
+            &settings
+                .issuers
+                .iter()
+                .filter(|i| !i.is_empty())
+                .collect::<Vec<_>>(),
+        );
+        validation.set_audience(
+            &settings
+                .audiences
+                .iter()
+                .filter(|a| !a.is_empty())
+                .collect::<Vec<_>>(),
+        );
+        Ok(Self {
+            keys,
+            verified: Arc::new(VerifiedTokens::new(settings.verified_token_cache)),
+            validation,
+            algorithms: settings.algorithms,
+            leeway_secs: settings.leeway.as_secs(),
+            max_token_bytes: settings.max_token_bytes,
+        })
+    }
+
+    /// The key cache this verifier uses.
+    pub fn keys(&self) -> &JwksCache {
+        &self.keys
+    }
+
+    /// The longest token accepted.
+    pub fn max_token_bytes(&self) -> usize {
+        self.max_token_bytes
+    }
+
+    /// Verifies `token` and returns the caller's identity and claims.
+    pub async fn verify(&self, token: &BearerToken) -> Result<Arc<AccessToken>, AuthError> {
+        let raw = token.secret();
+        if raw.len() > self.max_token_bytes {
+            return Err(TokenRejection::TooLarge.into());
+        }
+        let now = unix_now();
+        if let Some(access) = self
+            .verified
+            .get(raw, now, self.leeway_secs, |kid| self.keys.has_key(kid))
+        {
+            return Ok(access);
+        }
+        let kid = self.check_header(raw)?;
+        let key = self.keys.key(&kid).await.map_err(|e| match e {
+            KeyLookupError::UnknownKid => AuthError::InvalidToken(TokenRejection::UnknownKey),
+            KeyLookupError::Unavailable => AuthError::KeysUnavailable {
+                retry_after: self.keys.refetch_interval(),
+            },
+        })?;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(raw, &key, &self.validation)
+            .map_err(|e| match e.into_kind() {
+                // jsonwebtoken reports a required claim it cannot parse (a string
+                // `exp`, a numeric `sub`) as missing; tell the two apart. Claims
+                // are validated only after the signature, so the payload is genuine.
+                ErrorKind::MissingRequiredClaim(claim) if payload_has_claim(raw, &claim) => {
+                    TokenRejection::InvalidClaim(static_name(&claim))
+                }
+                kind => TokenRejection::from(kind),
+            })?;
+        let claims = data.claims;
+        self.check_claim_types(&claims, now)?;
+        let access = Arc::new(
+            AccessToken::from_verified_claims(claims)
+                .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?,
+        );
+        self.verified
+            .insert(raw, &kid, access.clone(), now, self.leeway_secs);
+        Ok(access)
+    }
+
+    /// Structural and header checks; returns the `kid`.
+    fn check_header(&self, raw: &str) -> Result<String, TokenRejection> {
+        let mut parts = raw.split('.');
+        let (Some(header), Some(_claims), Some(_sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            // Five parts is a JWE; anything but three is not a JWS we accept.
+            return Err(TokenRejection::Malformed);
+        };
+        let header = URL_SAFE_NO_PAD
+            .decode(header)
+            .map_err(|_| TokenRejection::Malformed)?;
+        let header: Map<String, Value> =
+            serde_json::from_slice(&header).map_err(|_| TokenRejection::Malformed)?;
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(SigningAlgorithm::from_header);
+        if !alg.is_some_and(|a| self.algorithms.contains(&a)) {
+            return Err(TokenRejection::UnsupportedAlgorithm);
+        }
+        if let Some(param) = FORBIDDEN_HEADER_PARAMS
+            .iter()
+            .find(|p| header.contains_key(**p))
+        {
+            return Err(TokenRejection::ForbiddenHeader(param));
+        }
+        match header.get("typ") {
+            None => {}
+            Some(Value::String(t)) if ACCEPTED_TYPES.iter().any(|a| t.eq_ignore_ascii_case(a)) => {}
+            Some(_) => return Err(TokenRejection::UnexpectedType),
+        }
+        match header.get("kid") {
+            Some(Value::String(kid)) if !kid.is_empty() => Ok(kid.clone()),
+            _ => Err(TokenRejection::MissingKeyId),
+        }
+    }
+
+    /// Checks jsonwebtoken leaves to us: numeric times, `iat` not in the
+    /// future, and a non-empty string `sub`.
+    fn check_claim_types(
+        &self,
+        claims: &Map<String, Value>,
+        now: u64,
+    ) -> Result<(), TokenRejection> {
+        for name in ["exp", "nbf", "iat"] {
+            if let Some(v) = claims.get(name)
+                && !v.is_u64()
+            {
+                return Err(TokenRejection::InvalidClaim(static_name(name)));
+            }
+        }
+        if let Some(iat) = claims.get("iat").and_then(Value::as_u64)
+            && iat > now + self.leeway_secs
+        {
+            return Err(TokenRejection::IssuedInFuture);
+        }
+        match claims.get("sub") {
+            Some(Value::String(s)) if !s.is_empty() => Ok(()),
+            _ => Err(TokenRejection::InvalidClaim("sub")),
+        }
+    }
+}
+
+/// Whether the payload of `raw` has a claim called `name` (whatever its value).
+fn payload_has_claim(raw: &str, name: &str) -> bool {
+    raw.split('.')
+        .nth(1)
+        .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+        .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
+        .is_some_and(|claims| claims.contains_key(name))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("keys", &self.keys)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+fn static_name(name: &str) -> &'static str {
+    match name {
+        "exp" => "exp",
+        "nbf" => "nbf",
+        "iat" => "iat",
+        "iss" => "iss",
+        "aud" => "aud",
+        _ => "sub",
+    }
+}
+
+impl From<ErrorKind> for TokenRejection {
+    fn from(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::ExpiredSignature => Self::Expired,
+            ErrorKind::ImmatureSignature => Self::NotYetValid,
+            ErrorKind::InvalidIssuer => Self::WrongIssuer,
+            ErrorKind::InvalidAudience => Self::WrongAudience,
+            ErrorKind::InvalidSubject => Self::InvalidClaim("sub"),
+            ErrorKind::InvalidSignature => Self::BadSignature,
+            ErrorKind::InvalidAlgorithm
+            | ErrorKind::InvalidAlgorithmName
+            | ErrorKind::UnsupportedAlgorithm => Self::UnsupportedAlgorithm,
+            ErrorKind::MissingRequiredClaim(claim) => Self::MissingClaim(static_name(&claim)),
+            ErrorKind::InvalidClaimFormat(claim) => Self::InvalidClaim(static_name(&claim)),
+            _ => Self::Malformed,
+        }
+    }
+}

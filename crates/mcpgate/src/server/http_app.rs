@@ -1,0 +1,175 @@
+//! Serving over HTTP: rmcp's Streamable HTTP service inside mcpgate-auth's
+//! [`ProtectedEndpoint`], which adds the metadata routes and the guard.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::serve::ListenerExt;
+use mcpgate_auth::http::ProtectedEndpoint;
+use mcpgate_auth::{ConfigError, McpUrl, ProtectedResource};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+
+use super::McpServer;
+use super::adapter::RmcpAdapter;
+use crate::error::ServeError;
+
+impl McpServer {
+    /// Builds the HTTP application. `local_addr` supplies the default MCP URL
+    /// when neither auth nor [`mcp_url`](Self::mcp_url) sets one. Every
+    /// configuration problem (including bad builder input) is reported here.
+    pub fn into_http(mut self, local_addr: Option<SocketAddr>) -> Result<HttpApp, ServeError> {
+        let protection = self.resolve_auth();
+        let mut problems = std::mem::take(&mut self.problems);
+        let protection = match protection {
+            Ok(p) => p,
+            Err(e) => {
+                problems.insert(0, e);
+                None
+            }
+        };
+        if let Some(error) = single_or_all(problems) {
+            return Err(error);
+        }
+        let mcp_url = self.resolve_mcp_url(protection.as_ref(), local_addr)?;
+        let mut endpoint = match &protection {
+            Some(p) => ProtectedEndpoint::new(p.clone()),
+            None => {
+                tracing::warn!(%mcp_url, "serving MCP over HTTP WITHOUT authentication (allow_unauthenticated)");
+                ProtectedEndpoint::unauthenticated(mcp_url.clone())
+            }
+        }
+        // Bindings outlive rmcp's sessions a little, never the other way round.
+        .session_binding_ttl(self.session_idle_timeout * 2);
+        for origin in std::mem::take(&mut self.extra_origins) {
+            endpoint = endpoint.allow_origin(origin);
+        }
+        for host in std::mem::take(&mut self.extra_hosts) {
+            endpoint = endpoint.allow_host(host);
+        }
+
+        let mut session_manager = LocalSessionManager::default();
+        session_manager.session_config.keep_alive = Some(self.session_idle_timeout);
+        let mcp_config = StreamableHttpServerConfig::default()
+            // Host and Origin are checked by our guard, before authentication, as the
+            // MCP specification orders it; rmcp's own check would run after it.
+            .disable_allowed_hosts()
+            .with_max_request_body_bytes(self.max_body_bytes);
+        let adapter = RmcpAdapter::new(self);
+        let mcp_service = StreamableHttpService::new(
+            move || Ok(adapter.for_new_session()),
+            Arc::new(session_manager),
+            mcp_config,
+        );
+        let router = endpoint.into_router(mcp_service)?;
+        Ok(HttpApp {
+            router,
+            mcp_url,
+            protection,
+        })
+    }
+
+    /// Serves over HTTP on an already-bound listener until `shutdown` completes.
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let app = self.into_http(listener.local_addr().ok())?;
+        app.serve(listener, shutdown).await
+    }
+
+    /// Binds to the host and port of the MCP URL (from auth or
+    /// [`mcp_url`](Self::mcp_url)) and serves until Ctrl-C.
+    pub async fn serve_http_at_mcp_url(self) -> Result<(), ServeError> {
+        let app = self.into_http(None)?;
+        let url = app.mcp_url.url();
+        let host = url
+            .host_str()
+            .unwrap_or("127.0.0.1")
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let listener = TcpListener::bind((host.as_str(), port))
+            .await
+            .map_err(|e| {
+                ServeError::bind(
+                    format!("{host}:{port} (from the MCP URL {})", app.mcp_url),
+                    e,
+                )
+            })?;
+        app.serve(listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+    }
+}
+
+/// `None` when there is no problem; otherwise one error, or all of them.
+fn single_or_all(mut problems: Vec<ConfigError>) -> Option<ServeError> {
+    match problems.len() {
+        0 => None,
+        1 => problems.pop().map(ServeError::Config),
+        _ => Some(ServeError::Configs(problems)),
+    }
+}
+
+/// A ready-to-serve HTTP application.
+pub struct HttpApp {
+    router: Router,
+    mcp_url: McpUrl,
+    protection: Option<ProtectedResource>,
+}
+
+impl std::fmt::Debug for HttpApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpApp")
+            .field("mcp_url", &self.mcp_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpApp {
+    /// The canonical MCP URL.
+    pub fn mcp_url(&self) -> &McpUrl {
+        &self.mcp_url
+    }
+
+    /// The protected-resource setup, if auth is on.
+    pub fn protection(&self) -> Option<&ProtectedResource> {
+        self.protection.as_ref()
+    }
+
+    /// The axum router, to embed in a larger application.
+    pub fn into_router(self) -> Router {
+        self.router
+    }
+
+    /// Serves on `listener` (TCP_NODELAY on every connection) until `shutdown`.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        tracing::info!(mcp_url = %self.mcp_url, addr = ?listener.local_addr().ok(), auth = self.protection.is_some(), "serving MCP over HTTP");
+        if let Some(p) = &self.protection {
+            // Warm the key cache so the first client does not pay for the fetch.
+            let keys = p.verifier().keys().clone();
+            tokio::spawn(async move { keys.prefetch().await });
+        }
+        // Without TCP_NODELAY, small SSE frames wait on Nagle + delayed ACK (~40 ms).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,358 @@
+//! [`McpServer`]: the builder users meet. Registration lives here; the rest
+//! of the server is one concern per file:
+//!
+//! - `auth`: which protection applies (code, environment, or explicitly none)
+//!   and the canonical MCP URL;
+//! - `http_app`: [`HttpApp`], the rmcp service inside mcpgate-auth's
+//!   [`ProtectedEndpoint`](mcpgate_auth::http::ProtectedEndpoint), and serving;
+//! - `adapter`: rmcp's `ServerHandler` over the registries;
+//! - `completion`: the `completion/complete` handler's request.
+
+mod adapter;
+mod auth;
+mod completion;
+mod http_app;
+mod stdio;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcpgate_auth::{AuthProvider, ConfigError};
+use rmcp::model::{Resource, ResourceTemplate};
+
+use crate::definition::{PromptDef, ToolDef};
+use crate::handler::Handler as CallHandler;
+use crate::prompts::{IntoPromptResult, PromptRegistry};
+use crate::resources::{IntoResourceBody, ResourceRegistry};
+use crate::tools::{IntoToolResult, ToolRegistry};
+use auth::AuthSetting;
+use completion::CompletionHandler;
+pub use completion::CompletionRequest;
+pub use http_app::HttpApp;
+
+/// Default idle time after which an MCP session is closed.
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Default cap on a request body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// An MCP server under construction: name, tools and (optionally) auth.
+///
+/// ```no_run
+/// use mcpgate::{McpServer, ScalekitProvider};
+///
+/// # async fn run() -> Result<(), mcpgate::ServeError> {
+/// McpServer::new("My Server")
+///     .auth(ScalekitProvider::new("https://acme.scalekit.com", "res_123", "http://localhost:8000/mcp"))
+///     .tool("hello", "Says hello", || async { "hello" })
+///     .serve_http_at_mcp_url()
+///     .await
+/// # }
+/// ```
+pub struct McpServer {
+    name: String,
+    version: String,
+    instructions: Option<String>,
+    tools: ToolRegistry,
+    resources: ResourceRegistry,
+    prompts: PromptRegistry,
+    completion: Option<CompletionHandler>,
+    state: http::Extensions,
+    auth: AuthSetting,
+    mcp_url: Option<String>,
+    extra_origins: Vec<String>,
+    extra_hosts: Vec<String>,
+    session_idle_timeout: Duration,
+    max_body_bytes: usize,
+    /// Bad builder input, reported when the server starts.
+    problems: Vec<ConfigError>,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl McpServer {
+    /// A server with this name, no tools and no auth yet: choose
+    /// [`auth`](Self::auth), [`auth_from_env`](Self::auth_from_env) or, for
+    /// local experiments only, [`allow_unauthenticated`](Self::allow_unauthenticated)
+    /// before serving over HTTP. Nothing is read from the environment here.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            instructions: None,
+            tools: ToolRegistry::default(),
+            resources: ResourceRegistry::default(),
+            prompts: PromptRegistry::default(),
+            completion: None,
+            state: http::Extensions::new(),
+            auth: AuthSetting::Unset,
+            mcp_url: None,
+            extra_origins: Vec::new(),
+            extra_hosts: Vec::new(),
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            problems: Vec::new(),
+        }
+    }
+
+    /// The version reported in `serverInfo`.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// Instructions sent to clients at initialisation.
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.instructions = Some(instructions.into());
+        self
+    }
+
+    /// Protects the HTTP endpoint with this provider (e.g. [`crate::ScalekitProvider`]).
+    pub fn auth(mut self, provider: impl AuthProvider) -> Self {
+        self.auth = AuthSetting::Provider(Box::new(provider));
+        self
+    }
+
+    /// Protects the HTTP endpoint with the provider the process environment
+    /// and `./.env` describe (process variables win): Scalekit's
+    /// `SCALEKIT_ENVIRONMENT_URL`, `SCALEKIT_RESOURCE_ID`, `MCP_URL`, or
+    /// FastMCP's `FASTMCP_SERVER_AUTH*` names. They are read when the server
+    /// starts; if none is set, start-up fails naming the variables.
+    pub fn auth_from_env(mut self) -> Self {
+        self.auth = AuthSetting::FromEnv;
+        self
+    }
+
+    /// Serves HTTP **without authentication**. Without this call (or an auth
+    /// provider) the server refuses to start over HTTP: an unprotected
+    /// endpoint must be asked for, never the result of a missing variable.
+    /// Host and Origin are still checked. Stdio needs no such call: the MCP
+    /// specification leaves credentials to the environment there.
+    pub fn allow_unauthenticated(mut self) -> Self {
+        self.auth = AuthSetting::Unauthenticated;
+        self
+    }
+
+    /// Shares `state` with every handler, which takes it as
+    /// [`State<S>`](crate::State) (one value per type; it is cloned for each
+    /// call, so wrap large state in `Arc` or use a handle such as a pool).
+    pub fn with_state<S: Clone + Send + Sync + 'static>(mut self, state: S) -> Self {
+        self.state.insert(state);
+        self
+    }
+
+    /// The public MCP URL when no auth provider sets one (it decides the
+    /// endpoint path and the Host/Origin allow-lists). Default: the listener's
+    /// address with path `/mcp`.
+    pub fn mcp_url(mut self, url: impl Into<String>) -> Self {
+        self.mcp_url = Some(url.into());
+        self
+    }
+
+    /// Also accepts browser requests from this origin (e.g. `http://localhost:6274`
+    /// for MCP Inspector). The MCP URL's own origin is always accepted.
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.extra_origins.push(origin.into());
+        self
+    }
+
+    /// Also accepts this `Host` authority (e.g. an internal name behind a proxy).
+    pub fn allow_host(mut self, authority: impl Into<String>) -> Self {
+        self.extra_hosts.push(authority.into());
+        self
+    }
+
+    /// Closes sessions idle for this long (default 30 minutes).
+    pub fn session_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.session_idle_timeout = timeout;
+        self
+    }
+
+    /// Caps request bodies (default 4 MiB).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Registers a tool: an async function of extractors (see [`crate::handler`])
+    /// whose result implements [`IntoToolResult`]. The input schema comes from its
+    /// [`Args`](crate::Args) type.
+    pub fn tool<H, M>(self, name: &str, description: &str, handler: H) -> Self
+    where
+        H: CallHandler<M>,
+        H::Output: IntoToolResult,
+        M: 'static,
+    {
+        self.add_tool(ToolDef::new(name, description, handler))
+    }
+
+    /// Registers a tool defined with [`tool!`](crate::tool!) (name and
+    /// description from the function and its doc comment) or [`ToolDef::new`].
+    pub fn add_tool(mut self, tool: ToolDef) -> Self {
+        self.tools.insert(tool);
+        self
+    }
+
+    /// Registers a prompt defined with [`prompt!`](crate::prompt!) or [`PromptDef::new`].
+    pub fn add_prompt(mut self, prompt: PromptDef) -> Self {
+        self.prompts.insert(prompt);
+        self
+    }
+
+    /// Registers a tool whose input schema is given verbatim (for schemas a Rust
+    /// type cannot express); the handler reads [`Call::arguments`](crate::Call::arguments) itself.
+    /// A schema that is not a JSON object stops the server at start with a
+    /// configuration error naming the tool.
+    ///
+    /// ```
+    /// use mcpgate::{Call, McpServer};
+    /// use serde_json::json;
+    ///
+    /// let schema = json!({
+    ///     "type": "object",
+    ///     "properties": {"name": {"type": "string"}},
+    ///     "additionalProperties": false
+    /// });
+    /// let server = McpServer::new("demo").tool_with_schema("greet", "Greets", schema, |call: Call| async move {
+    ///     let name = call.arguments().get("name").and_then(|v| v.as_str()).unwrap_or("world").to_owned();
+    ///     format!("Hello, {name}!")
+    /// });
+    /// ```
+    pub fn tool_with_schema<H, M>(
+        mut self,
+        name: &str,
+        description: &str,
+        input_schema: serde_json::Value,
+        handler: H,
+    ) -> Self
+    where
+        H: CallHandler<M>,
+        H::Output: IntoToolResult,
+        M: 'static,
+    {
+        let mut tool = ToolDef::new(name, description, handler);
+        match input_schema {
+            serde_json::Value::Object(map) => tool.input_schema = Some(Arc::new(map)),
+            other => self.problems.push(ConfigError::new(
+                format!("tool `{name}` input schema"),
+                format!("must be a JSON object, got `{other}`"),
+            )),
+        }
+        self.add_tool(tool)
+    }
+
+    /// Registers a resource at a fixed URI, described by `resource`
+    /// (`Resource::new(uri, name)` with optional description and MIME type).
+    /// The handler returns text (`String`, `&str`, JSON `Value`), [`Blob`](crate::Blob)
+    /// for binary data, or a `Result` of those.
+    ///
+    /// ```
+    /// use mcpgate::{Blob, McpServer, model::Resource};
+    ///
+    /// let server = McpServer::new("demo")
+    ///     .resource(
+    ///         Resource::new("docs://readme", "Read me").with_mime_type("text/markdown"),
+    ///         || async { "# Hello" },
+    ///     )
+    ///     .resource(
+    ///         Resource::new("img://logo", "Logo").with_mime_type("image/png"),
+    ///         || async { Blob(vec![0x89, b'P', b'N', b'G']) },
+    ///     );
+    /// ```
+    pub fn resource<H, M>(mut self, resource: Resource, handler: H) -> Self
+    where
+        H: CallHandler<M>,
+        H::Output: IntoResourceBody,
+        M: 'static,
+    {
+        self.resources.add(resource, handler);
+        self
+    }
+
+    /// Registers a resource template such as `users://{id}/profile`; the
+    /// variables reach the handler as arguments (`Args<T>` or [`Call::arguments`](crate::Call::arguments)).
+    /// A template that is not `literal{var}literal…` stops the server at start
+    /// with a configuration error naming it.
+    ///
+    /// ```
+    /// use mcpgate::{Args, McpServer, model::ResourceTemplate};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Profile { id: String }
+    ///
+    /// let server = McpServer::new("demo").resource_template(
+    ///     ResourceTemplate::new("users://{id}/profile", "User profile").with_mime_type("application/json"),
+    ///     |Args(p): Args<Profile>| async move { serde_json::json!({ "id": p.id }) },
+    /// );
+    /// ```
+    pub fn resource_template<H, M>(mut self, template: ResourceTemplate, handler: H) -> Self
+    where
+        H: CallHandler<M>,
+        H::Output: IntoResourceBody,
+        M: 'static,
+    {
+        let uri = template.uri_template.clone();
+        if let Err(e) = self.resources.add_template(template, handler) {
+            self.problems.push(ConfigError::new(
+                format!("resource template `{uri}`"),
+                e.to_string(),
+            ));
+        }
+        self
+    }
+
+    /// Registers a prompt; its arguments (names, descriptions from doc comments,
+    /// required-ness from `Option`) are derived from the handler's `Args<T>` type.
+    /// The handler returns a `String` (one user message), `Vec<PromptMessage>`
+    /// or a full `GetPromptResult`.
+    ///
+    /// ```
+    /// use mcpgate::{Args, McpServer};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Review {
+    ///     /// The code to review.
+    ///     code: String,
+    ///     /// Optional focus, e.g. "security".
+    ///     focus: Option<String>,
+    /// }
+    ///
+    /// let server = McpServer::new("demo").prompt("review", "Review some code", |Args(r): Args<Review>| async move {
+    ///     format!("Review this ({}):\n{}", r.focus.as_deref().unwrap_or("general"), r.code)
+    /// });
+    /// ```
+    pub fn prompt<H, M>(self, name: &str, description: &str, handler: H) -> Self
+    where
+        H: CallHandler<M>,
+        H::Output: IntoPromptResult,
+        M: 'static,
+    {
+        self.add_prompt(PromptDef::new(name, description, handler))
+    }
+
+    /// Answers `completion/complete` with `handler`, which gets the reference
+    /// (prompt name or resource template), the argument name and its partial value.
+    ///
+    /// ```
+    /// use mcpgate::{CompletionRequest, McpServer};
+    ///
+    /// let server = McpServer::new("demo").completion(|req: CompletionRequest| async move {
+    ///     ["red", "green", "blue"].iter().filter(|c| c.starts_with(&req.value)).map(|c| c.to_string()).collect()
+    /// });
+    /// ```
+    pub fn completion<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(CompletionRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<String>> + Send + 'static,
+    {
+        self.completion = Some(Arc::new(move |request| Box::pin(handler(request))));
+        self
+    }
+}

@@ -1,0 +1,15 @@
+//! Integration tests of `mcpgate`, over real HTTP on 127.0.0.1 (and an
+//! in-memory pipe for stdio). One binary with a module per area: the shared
+//! support code is compiled and linked once.
+
+mod support;
+
+mod challenges;
+mod env_config;
+mod http_surface;
+mod jwks_cache;
+mod rmcp_client;
+mod server_api;
+mod sessions;
+mod stdio;
+mod token_validation;
