@@ -13,6 +13,7 @@
 //! listen elsewhere, e.g. behind a proxy. `RUST_LOG=mcpgate=debug` shows
 //! discovery, key fetches and why tokens are rejected.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use mcpgate::ScalekitProvider;
@@ -24,6 +25,8 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: piped logs stay greppable.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,6 +42,8 @@ async fn run() -> anyhow::Result<()> {
     let server = scalekit_server::server().auth(provider);
     match std::env::var("BIND_ADDR") {
         Ok(addr) => {
+            // A reverse proxy may forward the listening address as `Host`.
+            let server = server.allow_host(&addr);
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on BIND_ADDR={addr}: {e}"))?;

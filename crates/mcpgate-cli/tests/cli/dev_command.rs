@@ -2,86 +2,21 @@
 //! the printed MCP URL, `dev token` mints from the same data directory, state
 //! survives a restart, and `dev rotate-keys` rotates without breaking clients.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_mcpgate");
-
-/// A running `mcpgate dev`, killed on drop.
-struct Dev {
-    child: Child,
-    lines: Vec<(String, String)>,
-}
-
-impl Dev {
-    fn start(args: &[&str]) -> Dev {
-        let mut child = Command::new(BIN)
-            .arg("dev")
-            .args(args)
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn mcpgate dev");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("stdout line");
-            if let Some((key, value)) = line.split_once(": ") {
-                lines.push((key.to_owned(), value.to_owned()));
-            }
-            if line.starts_with("Token: ") || Instant::now() > deadline {
-                break;
-            }
-        }
-        Dev { child, lines }
-    }
-
-    fn get(&self, key: &str) -> &str {
-        &self
-            .lines
-            .iter()
-            .find(|(k, _)| k == key)
-            .unwrap_or_else(|| panic!("no `{key}:` line in {:?}", self.lines))
-            .1
-    }
-
-    fn port_of(&self, key: &str) -> String {
-        let url = url::Url::parse(self.get(key)).unwrap();
-        url.port().unwrap().to_string()
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::{
+    BIN, DEADLINE, Dev, TempDir, claims, free_port, initialize as post_initialize, kid, run, run_ok,
+};
 
 async fn initialize(mcp_url: &str, token: &str) -> reqwest::StatusCode {
-    reqwest::Client::new()
-        .post(mcp_url)
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
-        }))
-        .send()
-        .await
-        .unwrap()
-        .status()
+    post_initialize(mcp_url, Some(token)).await.status()
 }
 
 fn mint(dir: &Path, dev: &Dev, extra: &[&str]) -> String {
-    let output = Command::new(BIN)
-        .args(["dev", "token", "--data-dir"])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["dev", "token", "--data-dir"])
         .arg(dir)
         .args([
             "--port",
@@ -89,40 +24,14 @@ fn mint(dir: &Path, dev: &Dev, extra: &[&str]) -> String {
             "--auth-port",
             &dev.port_of("Environment URL"),
         ])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-fn claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        .args(extra);
+    run_ok(cmd)
 }
 
 #[tokio::test]
 async fn printed_token_works_and_dev_token_and_rotation_work_across_restarts() {
-    let dir = std::env::temp_dir().join(format!("mcpgate-dev-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let temp = TempDir::new("restart");
+    let dir = temp.path();
     let data_dir = dir.to_str().unwrap();
     let (port, auth_port) = (free_port().to_string(), free_port().to_string());
     let args = [
@@ -147,7 +56,7 @@ async fn printed_token_works_and_dev_token_and_rotation_work_across_restarts() {
     assert_eq!(initialize(&mcp_url, "not-a-token").await, 401);
 
     let minted = mint(
-        &dir,
+        dir,
         &dev,
         &[
             "--subject",
@@ -164,17 +73,11 @@ async fn printed_token_works_and_dev_token_and_rotation_work_across_restarts() {
     assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 120);
     assert_eq!(initialize(&mcp_url, &minted).await, 200, "dev token");
 
-    let rotated = Command::new(BIN)
-        .args(["dev", "rotate-keys", "--auth-port", &auth_port])
-        .output()
-        .unwrap();
-    assert!(
-        rotated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rotated.stderr)
-    );
-    let after = mint(&dir, &dev, &[]);
-    assert_ne!(claims_kid(&after), claims_kid(&minted), "a new signing key");
+    let mut rotate = Command::new(BIN);
+    rotate.args(["dev", "rotate-keys", "--auth-port", &auth_port]);
+    run_ok(rotate);
+    let after = mint(dir, &dev, &[]);
+    assert_ne!(kid(&after), kid(&minted), "a new signing key");
     assert_eq!(
         initialize(&mcp_url, &after).await,
         200,
@@ -196,37 +99,45 @@ async fn printed_token_works_and_dev_token_and_rotation_work_across_restarts() {
         "state survives a restart"
     );
     drop(dev);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn claims_kid(token: &str) -> String {
-    use base64::Engine;
-    let header = token.split('.').next().unwrap();
-    let header: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
 }
 
 #[test]
 fn bad_flags_and_missing_state_get_actionable_errors() {
-    let dir = std::env::temp_dir().join(format!("mcpgate-dev-missing-{}", std::process::id()));
-    let output = Command::new(BIN)
-        .args(["dev", "token", "--data-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let dir = TempDir::new("missing");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["dev", "token", "--data-dir"])
+        .arg(dir.path().join("nothing-here"));
+    let (status, _, stderr) = run(cmd);
+    assert!(!status.success());
     assert!(stderr.contains("run `mcpgate dev` once"), "{stderr}");
 
-    let output = Command::new(BIN)
-        .args(["dev", "--issuer-form", "sideways"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--issuer-form"));
+    let mut cmd = Command::new(BIN);
+    cmd.args(["dev", "--issuer-form", "sideways"]);
+    let (status, _, stderr) = run(cmd);
+    assert!(!status.success());
+    assert!(stderr.contains("--issuer-form"), "{stderr}");
+}
+
+#[test]
+fn the_banner_reader_gives_up_on_a_child_that_prints_nothing_or_exits() {
+    // The harness itself: a silent child must fail the test at the deadline
+    // (it used to block forever in `read_line`), and so must one that exits.
+    let mut silent = Command::new("sleep");
+    silent.arg("600");
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Dev::spawn_within(silent, Duration::from_millis(300))
+    }))
+    .err()
+    .expect("a silent child must not pass for a started server");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("no complete banner"), "{message}");
+
+    let exits = Command::new("true");
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Dev::spawn_within(exits, DEADLINE)
+    }))
+    .err()
+    .expect("an exited child must not pass for a started server");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("closed its stdout"), "{message}");
 }

@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 
 /// Where the authorization server sends the browser back. Nothing listens
 /// there: the test reads the redirect's `Location` instead of following it.
-const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
+pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 
 async fn inspect_token(token: AccessToken) -> Value {
     Value::Object(token.claims().clone())
@@ -158,7 +158,7 @@ fn parse_consent_form(page_url: &Url, html: &str, decision: &str) -> anyhow::Res
 
 /// Plays the user: opens the authorization URL, submits the consent form with
 /// Approve, and returns the redirect URL the server answers with.
-async fn approve_consent(
+pub(crate) async fn approve_consent(
     http: &reqwest::Client,
     authorization_url: &str,
 ) -> anyhow::Result<String> {
@@ -204,14 +204,14 @@ async fn approve_consent(
     }
 }
 
-fn token_fields(token: &OAuthTokenResponse) -> anyhow::Result<HashMap<String, Value>> {
+pub(crate) fn token_fields(token: &OAuthTokenResponse) -> anyhow::Result<HashMap<String, Value>> {
     match serde_json::to_value(token)? {
         Value::Object(map) => Ok(map.into_iter().collect()),
         other => Err(anyhow!("token response is not an object: {other}")),
     }
 }
 
-fn string_field(fields: &HashMap<String, Value>, name: &str) -> anyhow::Result<String> {
+pub(crate) fn string_field(fields: &HashMap<String, Value>, name: &str) -> anyhow::Result<String> {
     fields
         .get(name)
         .and_then(Value::as_str)
