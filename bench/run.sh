@@ -2,8 +2,10 @@
 # mcpgate's benchmark harness: the one entry point.
 #
 #   bash bench/run.sh            full run (~10 min): bench/results/<date>.json + .svg, BENCHMARKS.md
-#   bash bench/run.sh --smoke    a few seconds per system; output under target/bench-smoke/;
-#                                exits non-zero if any system produced no correct result
+#   bash bench/run.sh --smoke    a few seconds per system, from debug builds (the artifacts
+#                                `cargo test --workspace` already has); output under
+#                                target/bench-smoke/; exits non-zero if any system produced
+#                                no correct result. Proves the harness works, measures nothing.
 #
 # Extra flags go to the driver (e.g. --only mcpgate,fastmcp, --duration 5).
 # BENCH_MAX_LOAD (default 1.0): a full run first waits, at most BENCH_WAIT seconds
@@ -24,9 +26,27 @@ for arg in "$@"; do
 done
 started=$(date +%s)
 
-echo "== building mcpgate-bench (release)" >&2
-cargo build --release -p mcpgate-bench --bins
-cargo bench -p mcpgate-bench --bench verify --no-run
+target_dir=${CARGO_TARGET_DIR:-target}
+if [ "$mode" = smoke ]; then
+    # Debug build with exactly the feature set of `cargo test --workspace`
+    # (`--workspace` plus a bench target turns the members' dev-dependencies on),
+    # so after the test suite's build this compiles only the four targets below
+    # and links; `-p mcpgate-bench` would resolve other features and rebuild
+    # tokio, rmcp and everything over them. Cargo builds a package's binaries
+    # (mcpgate-bench, bench-server, bench-as) for its benches, and `cargo test`
+    # runs a Criterion bench in test mode: each benchmark function once.
+    echo "== building mcpgate-bench (debug) and running each Criterion benchmark once (benches/verify.rs)" >&2
+    cargo test --locked --workspace --bench verify
+    bin_dir="$target_dir/debug"
+else
+    echo "== building mcpgate-bench (release)" >&2
+    cargo build --locked --release -p mcpgate-bench --bins
+    cargo bench --locked -p mcpgate-bench --bench verify --no-run
+    bin_dir="$target_dir/release"
+fi
+for bin in mcpgate-bench bench-server bench-as; do
+    [ -x "$bin_dir/$bin" ] || { echo "bench/run.sh: $bin_dir/$bin was not built" >&2; exit 1; }
+done
 
 echo "== FastMCP virtualenv (bench/.venv, from bench/requirements.txt)" >&2
 venv=bench/.venv
@@ -58,17 +78,15 @@ if [ "$mode" = full ] && [ "$wait_quiet" = 1 ]; then
     done
 fi
 
-echo "== Criterion: token verification (benches/verify.rs)" >&2
+args=(run)
 if [ "$mode" = smoke ]; then
-    cargo bench -p mcpgate-bench --bench verify -- --warm-up-time 0.5 --measurement-time 1 --sample-size 10
+    args+=(--smoke)
 else
-    cargo bench -p mcpgate-bench --bench verify -- --warm-up-time 2 --measurement-time 6
+    echo "== Criterion: token verification (benches/verify.rs)" >&2
+    cargo bench --locked -p mcpgate-bench --bench verify -- --warm-up-time 2 --measurement-time 6
 fi
 
-target_dir=${CARGO_TARGET_DIR:-target}
-args=(run)
-[ "$mode" = smoke ] && args+=(--smoke)
 status=0
-"$target_dir/release/mcpgate-bench" "${args[@]}" ${driver_args[@]+"${driver_args[@]}"} || status=$?
+"$bin_dir/mcpgate-bench" "${args[@]}" ${driver_args[@]+"${driver_args[@]}"} || status=$?
 echo "== bench/run.sh $mode: $(( $(date +%s) - started )) s, exit $status" >&2
 exit "$status"

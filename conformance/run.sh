@@ -12,8 +12,12 @@ if [ ! -x node_modules/.bin/conformance ] || [ package-lock.json -nt node_module
 fi
 
 cd "$root"
-cargo build -p conformance-server
-bin="$root/target/debug/conformance-server"
+# Built with the feature set of `cargo test --workspace` (`--examples` turns the
+# members' dev-dependencies on), so after the test suite's build this only links;
+# `-p conformance-server` would resolve other features and recompile tokio, rmcp
+# and what is built on them.
+cargo build --locked --workspace --bins --examples
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/conformance-server"
 
 # A free loopback port, chosen by the kernel.
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

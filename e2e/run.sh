@@ -60,8 +60,12 @@ fi
 # The binary under test.
 if [[ -z "${MCPGATE_BIN:-}" ]]; then
   command -v cargo >/dev/null 2>&1 || die "cargo is required to build mcpgate (or set MCPGATE_BIN)"
-  say "cargo build -p mcpgate-cli"
-  (cd "$REPO_ROOT" && cargo build -p mcpgate-cli)
+  # The workspace's binaries with the feature set of `cargo test --workspace`
+  # (`--examples` turns the members' dev-dependencies on): after the test suite's
+  # build this only links. `cargo build -p mcpgate-cli` would resolve other
+  # features and recompile tokio, rmcp and what is built on them (~50 s here).
+  say "cargo build --locked --workspace --bins --examples"
+  (cd "$REPO_ROOT" && cargo build --locked --workspace --bins --examples)
 else
   [[ -x "$MCPGATE_BIN" ]] || die "MCPGATE_BIN=$MCPGATE_BIN is not an executable"
 fi

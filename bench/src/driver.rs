@@ -30,7 +30,8 @@ pub struct Options {
     pub smoke: bool,
     /// The repository root.
     pub repo_root: PathBuf,
-    /// Directory of the release binaries.
+    /// Directory of `bench-as` and `bench-server`: the driver's own (release
+    /// for a full run, debug for the smoke run from the test build).
     pub bin_dir: PathBuf,
     /// FastMCP's virtualenv.
     pub venv: PathBuf,
@@ -68,9 +69,18 @@ impl Options {
         };
         Self {
             smoke,
-            bin_dir: target_dir.join("release"),
+            bin_dir: std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| target_dir.join("release")),
             venv: bench.join(".venv"),
-            criterion_dir: target_dir.join("criterion"),
+            // A smoke run executes the Criterion bench in test mode, which writes
+            // no estimates; a full run's old ones must not show up in its report.
+            criterion_dir: target_dir.join(if smoke {
+                "bench-smoke/criterion"
+            } else {
+                "criterion"
+            }),
             log_dir: target_dir.join(if smoke {
                 "bench-smoke/logs"
             } else {

@@ -54,7 +54,7 @@ fi
 
 if [ -z "${MCPGATE_BIN:-}" ]; then
   log "building mcpgate (cargo build -p mcpgate-cli)"
-  (cd "$repo" && cargo build -q -p mcpgate-cli)
+  (cd "$repo" && cargo build --locked -q -p mcpgate-cli)
 fi
 
 cd "$repo"

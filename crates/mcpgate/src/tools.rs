@@ -1,6 +1,6 @@
 //! Tools: registration and what a tool may return.
 //!
-//! Any [`Handler`](crate::handler::Handler) whose output implements
+//! Any [`Handler`] whose output implements
 //! [`IntoToolResult`] is a tool; see [`crate::handler`] for the argument side.
 //! The input schema comes from the [`Args`](crate::Args) type (a tool without
 //! `Args` takes an empty object), or is given verbatim with
