@@ -7,8 +7,9 @@
 //! unverified URI would make this server an open redirector.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
@@ -24,6 +25,30 @@ use crate::state::{AppState, ClientLookupError, Shared};
 /// Where the consent form posts.
 pub(crate) const DECISION_PATH: &str = "/oauth/authorize/decision";
 const MAX_SUBJECT_CHARS: usize = 200;
+/// Bytes of `state` kept with a pending consent.
+const MAX_STATE_LEN: usize = 1024;
+
+/// Middleware for `GET /oauth/authorize`: a browser may load it only as a
+/// top-level page. Browsers label every request with `Sec-Fetch-Dest`; an
+/// image, script, `fetch` or frame load of the consent page is another site
+/// driving this server from the background, never a user signing in (the
+/// page forbids framing anyway). Clients that send no `Sec-Fetch-Dest` (older
+/// browsers, native HTTP clients) are unaffected.
+pub(crate) async fn top_level_navigation_only(request: Request, next: Next) -> Response {
+    let dest = request.headers().get("sec-fetch-dest");
+    if dest.is_some_and(|d| d.as_bytes() != b"document") {
+        tracing::debug!(
+            dest = %String::from_utf8_lossy(dest.map(HeaderValue::as_bytes).unwrap_or_default()),
+            "refused an authorization request that is not a top-level navigation"
+        );
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The sign-in page can only be opened as a page of its own.",
+        );
+    }
+    next.run(request).await
+}
 
 /// `GET /oauth/authorize`.
 pub(crate) async fn authorize(
@@ -97,6 +122,22 @@ pub(crate) async fn authorize(
 
     // From here on, errors go back to the client.
     let state_param = params.get("state").map(str::to_owned);
+    if state_param
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_STATE_LEN)
+    {
+        // Not echoed back: it is the oversized part.
+        return redirect(
+            StatusCode::FOUND,
+            &redirect_url,
+            &error_params(
+                &state,
+                "invalid_request",
+                &format!("state is longer than {MAX_STATE_LEN} bytes"),
+                None,
+            ),
+        );
+    }
     let fail = |code: &str, description: &str| {
         redirect(
             StatusCode::FOUND,
@@ -156,12 +197,7 @@ pub(crate) async fn authorize(
         code_challenge.to_owned(),
         scopes.clone(),
     );
-    let Some(csrf_token) = state.pending.insert_consent(consent) else {
-        return fail(
-            "temporarily_unavailable",
-            "too many pending authorization requests",
-        );
-    };
+    let csrf_token = state.pending.insert_consent(consent);
     let redirect_target = match redirect_url.host_str() {
         Some(host) => match redirect_url.port() {
             Some(port) => format!("{host}:{port}"),

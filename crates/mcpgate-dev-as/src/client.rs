@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 use url::{Host, Url};
 
+use crate::config::is_scope_token;
 use crate::params::split_scopes;
 
 /// How a client authenticates at the token and revocation endpoints.
@@ -124,6 +125,24 @@ impl MetadataError {
     }
 }
 
+/// OpenID Connect Registration §2 `application_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ApplicationType {
+    /// The default: a web application.
+    Web,
+    /// Desktop, mobile and CLI apps, and web apps served from `localhost`.
+    Native,
+}
+
+impl ApplicationType {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Native => "native",
+        }
+    }
+}
+
 /// Validated client metadata, before it is bound to a client id.
 #[derive(Debug, Clone)]
 pub(crate) struct ClientMetadata {
@@ -132,21 +151,22 @@ pub(crate) struct ClientMetadata {
     pub(crate) auth_method: AuthMethod,
     pub(crate) grant_types: Vec<String>,
     pub(crate) scope: Option<Vec<String>>,
-    /// The metadata with defaults filled in and server-assigned fields removed.
+    /// What is kept and echoed: the fields this server understands, with
+    /// defaults filled in. Everything else a client sent is dropped (RFC 7591
+    /// §2: a server ignores metadata it does not understand).
     pub(crate) normalized: Map<String, Value>,
 }
 
 const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
-/// Fields only the server may set; a client sending them is ignored on those.
-const SERVER_FIELDS: &[&str] = &[
-    "client_id",
-    "client_secret",
-    "client_id_issued_at",
-    "client_secret_expires_at",
-    "registration_access_token",
-    "registration_client_uri",
-];
 const MAX_NAME_LEN: usize = 256;
+/// More than any real client registers (VS Code: two; most: one).
+pub(crate) const MAX_REDIRECT_URIS: usize = 10;
+/// Bytes per redirect URI.
+pub(crate) const MAX_REDIRECT_URI_LEN: usize = 1024;
+/// Bytes of the `scope` string.
+const MAX_SCOPE_LEN: usize = 1024;
+/// Entries of `grant_types` and `response_types` (duplicates count).
+const MAX_LIST_LEN: usize = 8;
 
 impl ClientMetadata {
     /// Validates RFC 7591 metadata. `default_auth` applies when
@@ -158,27 +178,27 @@ impl ClientMetadata {
         default_auth: AuthMethod,
         scopes_supported: Option<&[String]>,
     ) -> Result<Self, MetadataError> {
-        let Value::Object(mut map) = value else {
+        let Value::Object(map) = value else {
             return Err(MetadataError::metadata(
                 "client metadata must be a JSON object",
             ));
         };
-        for field in SERVER_FIELDS {
-            map.remove(*field);
-        }
 
         let auth_method = match map.get("token_endpoint_auth_method") {
             None | Some(Value::Null) => default_auth,
             Some(Value::String(s)) => AuthMethod::parse(s).ok_or_else(|| {
                 MetadataError::metadata(format!(
-                    "token_endpoint_auth_method {s:?} is not supported (none, client_secret_post, client_secret_basic)"
+                    "token_endpoint_auth_method {:?} is not supported (none, client_secret_post, client_secret_basic)",
+                    truncated(s)
                 ))
             })?,
             Some(_) => return Err(MetadataError::metadata("token_endpoint_auth_method must be a string")),
         };
 
-        let grant_types = string_array(&map, "grant_types")?
-            .unwrap_or_else(|| vec!["authorization_code".to_owned()]);
+        let grant_types = dedup(
+            string_array(&map, "grant_types", MAX_LIST_LEN)?
+                .unwrap_or_else(|| vec!["authorization_code".to_owned()]),
+        );
         if grant_types.is_empty() {
             return Err(MetadataError::metadata("grant_types must not be empty"));
         }
@@ -187,7 +207,8 @@ impl ClientMetadata {
             .find(|g| !GRANT_TYPES.contains(&g.as_str()))
         {
             return Err(MetadataError::metadata(format!(
-                "grant type {bad:?} is not supported"
+                "grant type {:?} is not supported",
+                truncated(bad)
             )));
         }
         if grant_types.iter().any(|g| g == "client_credentials") && auth_method == AuthMethod::None
@@ -197,22 +218,56 @@ impl ClientMetadata {
             ));
         }
 
-        let response_types =
-            string_array(&map, "response_types")?.unwrap_or_else(|| vec!["code".to_owned()]);
+        let response_types = dedup(
+            string_array(&map, "response_types", MAX_LIST_LEN)?
+                .unwrap_or_else(|| vec!["code".to_owned()]),
+        );
         if let Some(bad) = response_types.iter().find(|r| *r != "code") {
             return Err(MetadataError::metadata(format!(
-                "response type {bad:?} is not supported"
+                "response type {:?} is not supported",
+                truncated(bad)
             )));
         }
 
-        let redirect_uris = string_array(&map, "redirect_uris")?.unwrap_or_default();
+        let redirect_uris =
+            string_array(&map, "redirect_uris", MAX_REDIRECT_URIS)?.unwrap_or_default();
         for uri in &redirect_uris {
+            if uri.len() > MAX_REDIRECT_URI_LEN {
+                return Err(MetadataError::redirect(format!(
+                    "a redirect URI is longer than {MAX_REDIRECT_URI_LEN} bytes"
+                )));
+            }
             validate_redirect_uri(uri).map_err(MetadataError::redirect)?;
         }
         if redirect_uris.is_empty() && grant_types.iter().any(|g| g == "authorization_code") {
             return Err(MetadataError::redirect(
                 "redirect_uris is required for the authorization_code grant",
             ));
+        }
+
+        let application_type = match map.get("application_type") {
+            None | Some(Value::Null) => ApplicationType::Web,
+            Some(Value::String(s)) if s == "web" => ApplicationType::Web,
+            Some(Value::String(s)) if s == "native" => ApplicationType::Native,
+            Some(Value::String(s)) => {
+                return Err(MetadataError::metadata(format!(
+                    "application_type {:?} is not supported (native, web)",
+                    truncated(s)
+                )));
+            }
+            Some(_) => return Err(MetadataError::metadata("application_type must be a string")),
+        };
+        // OpenID Connect Registration §2: native clients use loopback http or
+        // private-use scheme redirect URIs. Web clients are constrained only for
+        // the implicit grant, which this server does not offer.
+        if application_type == ApplicationType::Native
+            && let Some(bad) = redirect_uris.iter().find(|u| u.starts_with("https:"))
+        {
+            return Err(MetadataError::redirect(format!(
+                "redirect URI {bad:?}: a native application (application_type \"native\") may only \
+                 register loopback http or private-use scheme redirect URIs; register https \
+                 redirect URIs with application_type \"web\""
+            )));
         }
 
         let client_name = match map.get("client_name") {
@@ -228,8 +283,19 @@ impl ClientMetadata {
 
         let scope = match map.get("scope") {
             None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.len() > MAX_SCOPE_LEN => {
+                return Err(MetadataError::metadata(format!(
+                    "scope is longer than {MAX_SCOPE_LEN} bytes"
+                )));
+            }
             Some(Value::String(s)) => {
                 let scopes = split_scopes(s);
+                if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
+                    return Err(MetadataError::metadata(format!(
+                        "scope {:?} is not a valid scope token",
+                        truncated(bad)
+                    )));
+                }
                 if let Some(supported) = scopes_supported
                     && let Some(bad) = scopes.iter().find(|s| !supported.contains(s))
                 {
@@ -246,13 +312,21 @@ impl ClientMetadata {
             }
         };
 
-        map.insert(
+        let mut normalized = Map::new();
+        if let Some(name) = &client_name {
+            normalized.insert("client_name".into(), name.clone().into());
+        }
+        normalized.insert("redirect_uris".into(), redirect_uris.clone().into());
+        normalized.insert(
             "token_endpoint_auth_method".into(),
             auth_method.as_str().into(),
         );
-        map.insert("grant_types".into(), grant_types.clone().into());
-        map.insert("response_types".into(), response_types.into());
-        map.insert("redirect_uris".into(), redirect_uris.clone().into());
+        normalized.insert("grant_types".into(), grant_types.clone().into());
+        normalized.insert("response_types".into(), response_types.into());
+        if let Some(scopes) = &scope {
+            normalized.insert("scope".into(), scopes.join(" ").into());
+        }
+        normalized.insert("application_type".into(), application_type.as_str().into());
 
         Ok(Self {
             client_name,
@@ -260,7 +334,7 @@ impl ClientMetadata {
             auth_method,
             grant_types,
             scope,
-            normalized: map,
+            normalized,
         })
     }
 
@@ -280,9 +354,18 @@ impl ClientMetadata {
 fn string_array(
     map: &Map<String, Value>,
     field: &str,
+    max: usize,
 ) -> Result<Option<Vec<String>>, MetadataError> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) if items.len() > max => {
+            let e = format!("{field} may have at most {max} entries");
+            Err(if field == "redirect_uris" {
+                MetadataError::redirect(e)
+            } else {
+                MetadataError::metadata(e)
+            })
+        }
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| v.as_str().map(str::to_owned))
@@ -290,6 +373,26 @@ fn string_array(
             .map(Some)
             .ok_or_else(|| bad_array(field)),
         Some(_) => Err(bad_array(field)),
+    }
+}
+
+/// Removes repeated entries, keeping the first of each.
+fn dedup(list: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for item in list {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// A client-supplied value shortened for an error message.
+fn truncated(s: &str) -> String {
+    const MAX: usize = 64;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
     }
 }
 

@@ -1,16 +1,27 @@
 //! What a dev authorization server is told at start: the protected MCP server it
-//! issues tokens for, its scopes, lifetimes, issuer form and storage.
+//! issues tokens for, its scopes, lifetimes, issuer form and storage, and the
+//! limits that keep it safe to run next to a browser (allowed origins, client
+//! metadata document hosts, registration cap, per-IP rate limits).
 
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
 
 use crate::error::Error;
+pub use crate::limits::{RateLimit, RateLimits};
 
 /// Scopes advertised when the caller does not choose: the OIDC basics Scalekit
 /// offers, `offline_access` (which unlocks refresh tokens) and one MCP scope.
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access", "mcp:tools"];
+
+/// Browser origins allowed to call the registration, token and revocation
+/// endpoints by default: MCP Inspector's web UI.
+pub const DEFAULT_ALLOWED_ORIGINS: &[&str] = &["http://localhost:6274", "http://127.0.0.1:6274"];
+
+/// How many dynamically registered clients a server keeps by default.
+pub const DEFAULT_MAX_REGISTERED_CLIENTS: usize = 1000;
 
 /// Which `iss` the server writes into the access tokens it mints.
 ///
@@ -74,6 +85,25 @@ pub struct DevAuthServerConfig {
     pub dynamic_client_registration: bool,
     /// Whether Client ID Metadata Documents are accepted. Default: `true`.
     pub client_id_metadata_documents: bool,
+    /// Browser origins (`scheme://host[:port]`) that may call the registration,
+    /// token and revocation endpoints cross-origin. A request carrying any other
+    /// `Origin` is refused with 403, and gets no CORS grant. Requests without
+    /// `Origin` (non-browser clients) are unaffected, and the discovery documents
+    /// and JWKS stay readable from any origin.
+    /// Default: [`DEFAULT_ALLOWED_ORIGINS`] (MCP Inspector).
+    pub allowed_origins: Vec<String>,
+    /// Loopback `host:port` authorities (such as `127.0.0.1:3000` or
+    /// `localhost:3000`) from which Client ID Metadata Documents may be fetched,
+    /// over `http` or `https`. Every other metadata document URL must be `https`
+    /// and resolve to public addresses only. The server's own address is refused
+    /// even if listed. Default: none.
+    pub cimd_loopback_hosts: Vec<String>,
+    /// How many clients dynamic registration may create; past it, registration
+    /// answers 403. Default: [`DEFAULT_MAX_REGISTERED_CLIENTS`].
+    pub max_registered_clients: usize,
+    /// Per-IP rate limits of the registration, token/revocation and
+    /// authorization endpoints. Default: [`RateLimits::default`].
+    pub rate_limits: RateLimits,
 }
 
 impl DevAuthServerConfig {
@@ -90,6 +120,13 @@ impl DevAuthServerConfig {
             key_rotation_grace: Duration::from_secs(3600),
             dynamic_client_registration: true,
             client_id_metadata_documents: true,
+            allowed_origins: DEFAULT_ALLOWED_ORIGINS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            cimd_loopback_hosts: Vec::new(),
+            max_registered_clients: DEFAULT_MAX_REGISTERED_CLIENTS,
+            rate_limits: RateLimits::default(),
         }
     }
 
@@ -156,6 +193,44 @@ impl DevAuthServerConfig {
         self
     }
 
+    /// Allows these browser origins (`scheme://host[:port]`) in addition to the
+    /// ones already allowed (MCP Inspector's by default); see
+    /// [`allowed_origins`](Self::allowed_origins).
+    pub fn with_allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_origins
+            .extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// Allows Client ID Metadata Documents served from these loopback
+    /// `host:port` authorities (for a client under development); see
+    /// [`cimd_loopback_hosts`](Self::cimd_loopback_hosts).
+    pub fn with_cimd_loopback_hosts<I, S>(mut self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cimd_loopback_hosts
+            .extend(hosts.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets how many clients dynamic registration may create.
+    pub fn with_max_registered_clients(mut self, max: usize) -> Self {
+        self.max_registered_clients = max;
+        self
+    }
+
+    /// Sets the per-IP rate limits ([`RateLimits::unlimited`] turns them off).
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = limits;
+        self
+    }
+
     /// The MCP URL as it appears in `aud` and must appear in `resource`.
     ///
     /// This is the parsed URL's serialization (so scheme and host are lower-case),
@@ -201,8 +276,67 @@ impl DevAuthServerConfig {
                 "token lifetimes must be at least one second".into(),
             ));
         }
+        for origin in &self.allowed_origins {
+            normalize_origin(origin).map_err(Error::Config)?;
+        }
+        for host in &self.cimd_loopback_hosts {
+            loopback_authority(host).map_err(Error::Config)?;
+        }
+        self.rate_limits.validate().map_err(Error::Config)?;
         Ok(())
     }
+}
+
+/// `scheme://host[:port]` in the form browsers send in `Origin` (lower-case,
+/// default port omitted), or why `origin` is not one.
+pub(crate) fn normalize_origin(origin: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("allowed origin {origin:?} {why}");
+    let url = Url::parse(origin.trim()).map_err(|_| bad("is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad("must be http(s)://host[:port]"));
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(bad(
+            "must be an origin: no credentials, path, query or fragment",
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// A configured CIMD loopback host as `(host, port)`: the host lower-case and
+/// as URLs write it (`localhost`, `127.0.0.1`, `[::1]`).
+pub(crate) fn loopback_authority(authority: &str) -> Result<(String, u16), String> {
+    let bad = |why: &str| format!("CIMD loopback host {authority:?} {why}");
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| bad("needs an explicit port (e.g. 127.0.0.1:3000)"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| bad("must be host:port with a numeric port"))?;
+    let host = host.to_ascii_lowercase();
+    let loopback = if host == "localhost" {
+        true
+    } else if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        v6.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback())
+    } else {
+        host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    };
+    if !loopback {
+        return Err(bad(
+            "must be localhost or a loopback IP address, with a port",
+        ));
+    }
+    // Written as `url` serializes hosts, so URL hosts compare as strings.
+    let host = Url::parse(&format!("http://{host}:{port}/"))
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .ok_or_else(|| bad("is not host:port"))?;
+    Ok((host, port))
 }
 
 /// See [`DevAuthServerConfig::canonical_mcp_url`].

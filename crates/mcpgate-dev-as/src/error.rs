@@ -57,6 +57,14 @@ pub enum Error {
         /// What is wrong.
         description: String,
     },
+    /// [`register_client`](crate::DevAuthServer::register_client) was refused
+    /// because [`max_registered_clients`](crate::DevAuthServerConfig::max_registered_clients)
+    /// clients are registered already.
+    #[error("too many registered clients (the limit is {limit})")]
+    TooManyClients {
+        /// The configured limit.
+        limit: usize,
+    },
     /// The HTTP client used to fetch client metadata documents could not be built.
     #[error("cannot build HTTP client: {0}")]
     HttpClient(String),

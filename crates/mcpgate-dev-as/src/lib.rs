@@ -45,8 +45,30 @@
 //!   `pending`: consents and codes awaiting use.
 //! - `token`: the token endpoint; `client_auth`: client authentication;
 //!   `mint`: the shape of access tokens; `revoke`: revocation.
+//! - `cors`: which web origins may call the endpoints with effects (an
+//!   allow-list; the discovery documents and JWKS stay public `*`, with the
+//!   policy values of `mcpgate_auth::http::cors`).
+//! - `limits`: per-IP rate limits (429 + `Retry-After`) of registration, the
+//!   token and revocation endpoints and the authorization endpoint.
 //! - `params`, `secret`, `error`: request parsing, random secrets and
-//!   hashes, error types (CORS comes from `mcpgate_auth::http::cors`).
+//!   hashes, error types.
+//!
+//! # Running next to a browser
+//! The server listens on the developer's machine, where any web page the
+//! developer opens can send it requests. So, by default
+//! ([`DevAuthServerConfig`] documents every knob):
+//! - registration, token and revocation requests from a web page are served
+//!   only for allowed origins (MCP Inspector's, plus
+//!   [`with_allowed_origins`](DevAuthServerConfig::with_allowed_origins)),
+//!   and the consent page only as a top-level page;
+//! - Client ID Metadata Documents are fetched only over `https` from public
+//!   addresses (loopback only from
+//!   [`with_cimd_loopback_hosts`](DevAuthServerConfig::with_cimd_loopback_hosts)),
+//!   and a failed fetch is reported to the client without details;
+//! - registration keeps only the metadata the server uses, within size caps,
+//!   up to [`DEFAULT_MAX_REGISTERED_CLIENTS`] clients;
+//! - pending consents are capped per client, and the unauthenticated
+//!   endpoints are rate-limited per IP ([`RateLimits`]).
 
 mod authorize;
 mod cimd;
@@ -54,9 +76,11 @@ mod client;
 mod client_auth;
 mod config;
 mod consent;
+mod cors;
 mod error;
 mod keyring;
 pub mod keys;
+mod limits;
 mod metadata;
 mod mint;
 mod params;
@@ -69,11 +93,141 @@ mod state;
 mod store;
 mod token;
 
-pub use config::{DEFAULT_SCOPES, DevAuthServerConfig, IssuerForm, Storage};
+pub use config::{
+    DEFAULT_ALLOWED_ORIGINS, DEFAULT_MAX_REGISTERED_CLIENTS, DEFAULT_SCOPES, DevAuthServerConfig,
+    IssuerForm, RateLimit, RateLimits, Storage,
+};
 pub use error::{Error, StoreError};
 pub use keys::{KeyError, SigningKey};
 pub use mint::{ScopeClaim, TokenRequest};
 pub use register::RegisteredClient;
-pub use server::{DevAuthServer, DevAuthServerHandle, MAX_BODY_BYTES};
+pub use server::{DevAuthServer, DevAuthServerHandle, MAX_BODY_BYTES, MAX_REGISTRATION_BYTES};
 /// The URL type [`DevAuthServerConfig::new`] takes.
 pub use url::Url;
+
+/// Entry points for the fuzz targets in `fuzz/` (built with `--cfg fuzzing`
+/// only): request parsing and client-metadata validation, without a server.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod __fuzz {
+    use serde_json::{Map, Value};
+
+    use crate::client::{AuthMethod, ClientMetadata};
+
+    /// Form or query parameters as the endpoints parse them.
+    #[derive(Debug)]
+    pub struct Params(crate::params::Params);
+
+    impl Params {
+        /// The value of a non-repeated parameter; empty values count as absent.
+        pub fn get(&self, name: &str) -> Option<&str> {
+            self.0.get(name)
+        }
+
+        /// Every non-empty `resource` value, in order.
+        pub fn resources(&self) -> &[String] {
+            self.0.resources()
+        }
+    }
+
+    /// Parses `application/x-www-form-urlencoded` input; `Err` names a repeated parameter.
+    pub fn parse_params(input: &[u8]) -> Result<Params, String> {
+        crate::params::Params::parse(input).map(Params)
+    }
+
+    /// Splits a `scope` value as the endpoints do.
+    pub fn split_scopes(scope: &str) -> Vec<String> {
+        crate::params::split_scopes(scope)
+    }
+
+    /// Client metadata after validation.
+    #[derive(Debug, Clone)]
+    pub struct Metadata {
+        /// `none`, `client_secret_post` or `client_secret_basic`.
+        pub auth_method: &'static str,
+        /// Validated grant types.
+        pub grant_types: Vec<String>,
+        /// Validated redirect URIs.
+        pub redirect_uris: Vec<String>,
+        /// Registered scopes, if any.
+        pub scope: Option<Vec<String>>,
+        /// The client name, if any.
+        pub client_name: Option<String>,
+        /// What is stored and answered: defaults filled in, server fields removed.
+        pub normalized: Map<String, Value>,
+    }
+
+    /// Validates RFC 7591 client metadata the way registration (`default_auth`
+    /// `client_secret_basic`, with the server's scopes) and metadata documents
+    /// (`none`, no scope list) do. `Err` is (error code, description).
+    pub fn client_metadata(
+        metadata: Value,
+        default_auth: &str,
+        scopes_supported: Option<&[String]>,
+    ) -> Result<Metadata, (&'static str, String)> {
+        let default_auth = AuthMethod::parse(default_auth).unwrap_or(AuthMethod::None);
+        let parsed = ClientMetadata::parse(metadata, default_auth, scopes_supported)
+            .map_err(|e| (e.code, e.description))?;
+        Ok(Metadata {
+            auth_method: parsed.auth_method.as_str(),
+            grant_types: parsed.grant_types,
+            redirect_uris: parsed.redirect_uris,
+            scope: parsed.scope,
+            client_name: parsed.client_name,
+            normalized: parsed.normalized,
+        })
+    }
+
+    /// Whether a registered client with `redirect_uris` accepts `requested`,
+    /// and which registered URI it designates.
+    pub fn find_redirect_uri(redirect_uris: &[String], requested: &str) -> Option<String> {
+        redirect_uris
+            .iter()
+            .find(|r| crate::client::redirect_uri_matches(r, requested))
+            .cloned()
+    }
+
+    /// The redirect URI rules applied at registration.
+    pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+        crate::client::validate_redirect_uri(uri)
+    }
+
+    /// Whether `client_id` is treated as a metadata document URL.
+    pub fn is_metadata_url(client_id: &str) -> bool {
+        crate::cimd::is_metadata_url(client_id)
+    }
+
+    /// The URL rules for a metadata document `client_id`; `Ok` is the parsed URL.
+    pub fn check_metadata_url(client_id: &str) -> Result<url::Url, String> {
+        crate::cimd::check_url(client_id).map_err(|e| e.to_string())
+    }
+
+    /// A client described by a metadata document, as the resolver builds it.
+    #[derive(Debug, Clone)]
+    pub struct DocumentClient {
+        /// The document's URL.
+        pub client_id: String,
+        /// Always `none` for a document.
+        pub auth_method: &'static str,
+        /// Validated grant types.
+        pub grant_types: Vec<String>,
+        /// Validated redirect URIs.
+        pub redirect_uris: Vec<String>,
+        /// Registered scopes, if any.
+        pub scope: Option<Vec<String>>,
+    }
+
+    /// What the resolver does with `client_id` and the document body fetched
+    /// from it: the URL rules, then the document's validation.
+    pub fn metadata_document(client_id: &str, body: &[u8]) -> Result<DocumentClient, String> {
+        crate::cimd::check_url(client_id).map_err(|e| e.to_string())?;
+        let client = crate::cimd::parse_document(client_id, body).map_err(|e| e.to_string())?;
+        Ok(DocumentClient {
+            client_id: client.client_id,
+            auth_method: client.auth_method.as_str(),
+            grant_types: client.grant_types,
+            redirect_uris: client.redirect_uris,
+            scope: client.scope,
+        })
+    }
+}

@@ -61,10 +61,18 @@ pub(crate) async fn as_metadata(
 }
 
 /// `GET /.well-known/openid-configuration`: environment level, issuer `{env}`,
-/// no registration endpoint (registration is per resource).
+/// no registration endpoint (registration is per resource). A client may
+/// discover the server through this document alone (MCP allows OIDC discovery),
+/// so it advertises RFC 9207 `iss` and metadata documents as the RFC 8414
+/// document does.
 pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Json<Value> {
+    Json(openid_configuration_document(&state))
+}
+
+/// The environment-level OpenID configuration.
+pub(crate) fn openid_configuration_document(state: &Shared) -> Value {
     let env = &state.env_url;
-    Json(json!({
+    let mut doc = json!({
         "issuer": env,
         "authorization_endpoint": format!("{env}/oauth/authorize"),
         "token_endpoint": format!("{env}/oauth/token"),
@@ -77,7 +85,12 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Json<
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
         "code_challenge_methods_supported": ["S256"],
-    }))
+        "authorization_response_iss_parameter_supported": true,
+    });
+    if state.config.client_id_metadata_documents {
+        doc["client_id_metadata_document_supported"] = true.into();
+    }
+    doc
 }
 
 /// The JWKS currently published.

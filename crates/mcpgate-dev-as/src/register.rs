@@ -44,7 +44,19 @@ impl std::fmt::Debug for RegisteredClient {
 #[derive(Debug)]
 pub(crate) enum RegisterError {
     Metadata(MetadataError),
+    /// [`DevAuthServerConfig::max_registered_clients`](crate::DevAuthServerConfig::max_registered_clients) are registered already.
+    TooManyClients(usize),
     Store(StoreError),
+}
+
+impl RegisterError {
+    pub(crate) fn too_many_clients_description(limit: usize) -> String {
+        format!(
+            "this dev authorization server already has {limit} registered clients, its limit; \
+             reuse a registered client, use a Client ID Metadata Document, or start over \
+             with a fresh data directory (mcpgate dev --ephemeral)"
+        )
+    }
 }
 
 /// Validates `metadata`, stores the client and builds the registration response.
@@ -58,15 +70,21 @@ pub(crate) fn register(state: &Shared, metadata: Value) -> Result<RegisteredClie
     let client_id = random_digits_id("m2m_");
     let client_secret = (parsed.auth_method != AuthMethod::None).then(random_token);
     let issued_at = unix_now();
-    state
+    let limit = state.config.max_registered_clients;
+    let stored = state
         .store
         .insert_client(
             &client_id,
             client_secret.as_deref().map(hash).as_deref(),
             &parsed.normalized,
             issued_at,
+            limit,
         )
         .map_err(RegisterError::Store)?;
+    if !stored {
+        tracing::warn!(limit, "client registration refused: too many clients");
+        return Err(RegisterError::TooManyClients(limit));
+    }
 
     let mut response: Map<String, Value> = parsed.normalized;
     response.insert("client_id".into(), client_id.clone().into());
@@ -122,6 +140,12 @@ pub(crate) async fn register_endpoint(
         Err(RegisterError::Metadata(e)) => {
             OAuthError::new(StatusCode::BAD_REQUEST, e.code, e.description).into_response()
         }
+        Err(RegisterError::TooManyClients(limit)) => OAuthError::new(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            RegisterError::too_many_clients_description(limit),
+        )
+        .into_response(),
         Err(RegisterError::Store(e)) => OAuthError::from(e).into_response(),
     }
 }

@@ -21,8 +21,10 @@ use tokio::task::JoinHandle;
 
 use crate::authorize::{self, DECISION_PATH};
 use crate::config::DevAuthServerConfig;
+use crate::cors::allow_listed_cors;
 use crate::error::{Error, OAuthError};
 use crate::keys::SigningKey;
+use crate::limits::{LimitClass, rate_limit};
 use crate::metadata;
 use crate::mint::TokenRequest;
 use crate::register::{self, RegisterError, RegisteredClient};
@@ -32,6 +34,10 @@ use crate::{revoke, token};
 /// Requests larger than this are refused with 413; the biggest legitimate body
 /// here is a registration request of a few kilobytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Registration requests larger than this are refused with 413: ten redirect
+/// URIs of the longest allowed length, a name and a scope fit with room to spare.
+pub const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
 
 /// A dev authorization server: its state and its routes, not yet serving.
 ///
@@ -105,9 +111,13 @@ impl DevAuthServer {
     ///
     /// `POST /admin/rotate-keys` only answers requests whose
     /// [`ConnectInfo<SocketAddr>`] is a loopback address, so serve with
-    /// `into_make_service_with_connect_info::<SocketAddr>()` to use it.
+    /// `into_make_service_with_connect_info::<SocketAddr>()` to use it. The
+    /// per-IP rate limits ([`RateLimits`](crate::RateLimits)) read the peer from
+    /// there too; without it every request counts against one shared budget.
     pub fn router(&self) -> Router {
-        let cross_origin = Router::new()
+        let limited = |class| from_fn_with_state((self.shared.clone(), class), rate_limit);
+        // Public, read-only documents: any origin may read them (`*`).
+        let documents = Router::new()
             .route("/keys", get(metadata::keys))
             .route(
                 "/.well-known/oauth-authorization-server/resources/{res_id}",
@@ -121,20 +131,38 @@ impl DevAuthServer {
                 "/.well-known/openid-configuration",
                 get(metadata::openid_configuration),
             )
+            .layer(from_fn_with_state(&OAUTH_ENDPOINT, cors));
+        // Endpoints with effects: web pages on allowed origins only (see `cors`).
+        let endpoints = Router::new()
             .route(
                 "/api/v1/resources/{res_id}/clients:register",
-                post(register::register_endpoint),
+                post(register::register_endpoint)
+                    .layer(DefaultBodyLimit::max(MAX_REGISTRATION_BYTES))
+                    .layer(limited(LimitClass::Registration)),
             )
-            .route("/oauth/token", post(token::token))
-            .route("/oauth/revoke", post(revoke::revoke))
-            // Credential-free endpoints: any origin may call them (the consent
-            // page, which relies on the browser, is deliberately left out).
-            .layer(from_fn_with_state(&OAUTH_ENDPOINT, cors));
+            .route(
+                "/oauth/token",
+                post(token::token).layer(limited(LimitClass::Token)),
+            )
+            .route(
+                "/oauth/revoke",
+                post(revoke::revoke).layer(limited(LimitClass::Token)),
+            )
+            .layer(from_fn_with_state(self.shared.clone(), allow_listed_cors));
         Router::new()
-            .route("/oauth/authorize", get(authorize::authorize))
+            // The consent page is for the browser itself, not for cross-origin scripts.
+            .route(
+                "/oauth/authorize",
+                get(authorize::authorize)
+                    .layer(limited(LimitClass::Authorize))
+                    .layer(axum::middleware::from_fn(
+                        authorize::top_level_navigation_only,
+                    )),
+            )
             .route(DECISION_PATH, post(authorize::decision))
             .route("/admin/rotate-keys", post(admin_rotate_keys))
-            .merge(cross_origin)
+            .merge(documents)
+            .merge(endpoints)
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.shared.clone())
@@ -234,6 +262,7 @@ impl DevAuthServer {
                 code: m.code,
                 description: m.description,
             },
+            RegisterError::TooManyClients(limit) => Error::TooManyClients { limit },
             RegisterError::Store(source) => Error::Store {
                 location: self.shared.store.location().to_owned(),
                 source,

@@ -6,10 +6,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cimd::{CimdError, CimdResolver, is_metadata_url};
 use crate::client::{Client, MetadataError};
-use crate::config::{DevAuthServerConfig, IssuerForm};
+use crate::config::{DevAuthServerConfig, IssuerForm, normalize_origin};
 use crate::error::{Error, StoreError};
 use crate::keyring::KeyRing;
 use crate::keys::{KeyError, SigningKey, random_digits_id};
+use crate::limits::Limiters;
 use crate::mint::{MintContext, TokenRequest, claims};
 use crate::pending::Pending;
 use crate::store::Store;
@@ -31,6 +32,12 @@ pub(crate) struct Shared {
     keys: RwLock<KeyRing>,
     pub(crate) pending: Pending,
     pub(crate) cimd: CimdResolver,
+    /// Per-IP rate limiters of the unauthenticated endpoints.
+    pub(crate) limiters: Limiters,
+    /// [`DevAuthServerConfig::allowed_origins`], normalized.
+    pub(crate) allowed_origins: Vec<String>,
+    /// This server's own origin (the consent page's), always allowed.
+    pub(crate) own_origin: String,
     pub(crate) dev_user_id: String,
     pub(crate) dev_client_id: String,
     pub(crate) org_id: String,
@@ -44,7 +51,8 @@ pub(crate) enum ClientLookupError {
     Unknown,
     #[error("client metadata documents are not enabled on this server")]
     CimdDisabled,
-    #[error(transparent)]
+    /// Only what the client may be told; the resolver logs the details.
+    #[error("{}", .0.public_description())]
     Cimd(#[from] CimdError),
     #[error("stored client is invalid: {}", .0.description)]
     Corrupt(MetadataError),
@@ -90,6 +98,17 @@ impl Shared {
             .meta_get_or_init("org_id", || random_digits_id("org_"))
             .map_err(meta_err)?;
         let keys = load_keys(&store, grace_ms(&config))?;
+        let allowed_origins = config
+            .allowed_origins
+            .iter()
+            .map(|o| normalize_origin(o))
+            .collect::<Result<_, _>>()
+            .map_err(Error::Config)?;
+        let own_origin = url::Url::parse(&env_url)
+            .map(|u| u.origin().ascii_serialization())
+            .map_err(|_| Error::Config(format!("environment URL {env_url:?} is not a URL")))?;
+        let cimd = CimdResolver::new(&config, &env_url)?;
+        let limiters = Limiters::new(&config.rate_limits);
         Ok(Self {
             mcp_url: config.canonical_mcp_url(),
             config,
@@ -98,7 +117,10 @@ impl Shared {
             store,
             keys: RwLock::new(keys),
             pending: Pending::default(),
-            cimd: CimdResolver::new()?,
+            cimd,
+            limiters,
+            allowed_origins,
+            own_origin,
             dev_user_id,
             dev_client_id,
             org_id,

@@ -197,19 +197,28 @@ impl Store {
         Ok(value)
     }
 
+    /// Stores a client unless `max_clients` are stored already; `Ok(false)` then.
+    /// Counting and inserting happen under one lock of the connection, so
+    /// concurrent registrations cannot overshoot.
     pub(crate) fn insert_client(
         &self,
         client_id: &str,
         secret_hash: Option<&str>,
         metadata: &Map<String, Value>,
         issued_at: i64,
-    ) -> Result<(), StoreError> {
+        max_clients: usize,
+    ) -> Result<bool, StoreError> {
         let json = Value::Object(metadata.clone()).to_string();
-        self.conn().execute(
+        let conn = self.conn();
+        let count: i64 = conn.query_row("SELECT COUNT(*) FROM clients", [], |r| r.get(0))?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max_clients {
+            return Ok(false);
+        }
+        conn.execute(
             "INSERT INTO clients (client_id, secret_hash, metadata, issued_at) VALUES (?1, ?2, ?3, ?4)",
             params![client_id, secret_hash, json, issued_at],
         )?;
-        Ok(())
+        Ok(true)
     }
 
     pub(crate) fn get_client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError> {

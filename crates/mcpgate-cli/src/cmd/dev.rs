@@ -94,7 +94,9 @@ struct RunArgs {
     /// The `iss` form of issued tokens.
     #[arg(long, value_enum, default_value = "resource")]
     issuer_form: IssuerFormArg,
-    /// Extra browser origins allowed to call the MCP endpoint (MCP Inspector's is allowed already).
+    /// Extra browser origins allowed to call the MCP endpoint and the dev
+    /// authorization server's registration, token and revocation endpoints
+    /// (MCP Inspector's are allowed already).
     #[arg(long, value_delimiter = ',')]
     allow_origin: Vec<String>,
 }
@@ -174,7 +176,8 @@ async fn run_servers(args: RunArgs) -> anyhow::Result<()> {
     let config = as_config(&args.location, mcp_url.clone(), storage)
         .with_scopes(args.scopes.iter().cloned())
         .with_token_lifetime(Duration::from_secs(args.token_lifetime))
-        .with_issuer_form(args.issuer_form.into());
+        .with_issuer_form(args.issuer_form.into())
+        .with_allowed_origins(args.allow_origin.iter().cloned());
     let auth = DevAuthServer::start(auth_listener, config)
         .await
         .context("cannot start the dev authorization server")?;

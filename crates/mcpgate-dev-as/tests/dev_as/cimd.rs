@@ -1,4 +1,6 @@
-//! Client ID Metadata Documents served by a tiny local axum server.
+//! Client ID Metadata Documents served by a tiny local axum server, which the
+//! dev server may fetch from because its address is configured as a loopback
+//! dev host (`with_cimd_loopback_hosts`).
 
 use axum::Json;
 use axum::routing::get;
@@ -6,11 +8,18 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::{
-    Fixture, REDIRECT, csrf_token, location_params, param, pkce, start, start_with,
+    Fixture, REDIRECT, config, csrf_token, location_params, param, pkce, start_with,
 };
 
+/// A dev server allowed to fetch metadata documents from `client_id`'s host.
+pub(crate) async fn start_allowing(client_id: &str) -> Fixture {
+    let url = mcpgate_dev_as::Url::parse(client_id).unwrap();
+    let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    start_with(config().with_cimd_loopback_hosts([host])).await
+}
+
 /// Serves `/client.json` with `document(url)` on 127.0.0.1; returns the document URL.
-async fn serve_document(document: impl Fn(&str) -> Value) -> String {
+pub(crate) async fn serve_document(document: impl Fn(&str) -> Value) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/client.json", listener.local_addr().unwrap());
     let body = document(&url);
@@ -26,7 +35,6 @@ async fn serve_document(document: impl Fn(&str) -> Value) -> String {
 
 #[tokio::test]
 async fn metadata_document_client_can_authorize_and_get_a_token() {
-    let f = start().await;
     let client_id = serve_document(|url| {
         json!({
             "client_id": url,
@@ -37,6 +45,7 @@ async fn metadata_document_client_can_authorize_and_get_a_token() {
         })
     })
     .await;
+    let f = start_allowing(&client_id).await;
     let (verifier, challenge) = pkce();
     let page = f
         .authorize(&Fixture::auth_params(
@@ -60,7 +69,6 @@ async fn metadata_document_client_can_authorize_and_get_a_token() {
 
 #[tokio::test]
 async fn metadata_document_with_another_client_id_is_refused() {
-    let f = start().await;
     let client_id = serve_document(|_| {
         json!({
             "client_id": "https://impersonated.example/client.json",
@@ -69,6 +77,7 @@ async fn metadata_document_with_another_client_id_is_refused() {
         })
     })
     .await;
+    let f = start_allowing(&client_id).await;
     let (_, challenge) = pkce();
     let response = f
         .authorize(&Fixture::auth_params(&client_id, &challenge, "openid"))
@@ -91,9 +100,9 @@ async fn metadata_document_with_another_client_id_is_refused() {
 
 #[tokio::test]
 async fn metadata_documents_are_not_fetched_through_redirects_or_when_disabled() {
-    let f = start().await;
     let client_id =
         serve_document(|url| json!({"client_id": url, "redirect_uris": [REDIRECT]})).await;
+    let f = start_allowing(&client_id).await;
     let redirecting = client_id.replace("/client.json", "/redirect.json");
     let (_, challenge) = pkce();
     let response = f
@@ -101,7 +110,13 @@ async fn metadata_documents_are_not_fetched_through_redirects_or_when_disabled()
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
-    let off = start_with(crate::common::config().with_client_id_metadata_documents(false)).await;
+    let url = mcpgate_dev_as::Url::parse(&client_id).unwrap();
+    let off = start_with(
+        config()
+            .with_cimd_loopback_hosts([format!("127.0.0.1:{}", url.port().unwrap())])
+            .with_client_id_metadata_documents(false),
+    )
+    .await;
     let response = off
         .authorize(&Fixture::auth_params(&client_id, &challenge, "openid"))
         .await;

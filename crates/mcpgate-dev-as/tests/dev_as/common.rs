@@ -235,9 +235,14 @@ impl Fixture {
     /// Verifies `token` against the published JWKS the way a resource server
     /// would: RS256, `kid` lookup, `iss` (either form), `aud`, `exp`.
     pub(crate) async fn verify(&self, token: &str) -> Value {
+        let jwks = self.jwks().await;
+        self.verify_with(&jwks, token)
+    }
+
+    /// [`Fixture::verify`] against a JWKS fetched earlier.
+    pub(crate) fn verify_with(&self, jwks: &JwkSet, token: &str) -> Value {
         let header = jsonwebtoken::decode_header(token).unwrap();
         let kid = header.kid.expect("kid");
-        let jwks = self.jwks().await;
         let jwk = jwks.find(&kid).expect("kid published in the JWKS");
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[MCP_URL]);

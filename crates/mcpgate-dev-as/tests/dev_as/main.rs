@@ -4,10 +4,15 @@
 
 mod common;
 
+mod abuse_limits;
 mod authorize;
 mod cimd;
+mod cimd_policy;
+mod cors_allowlist;
 mod keys;
+mod mcp_2026;
 mod metadata;
 mod register;
+mod registration_limits;
 mod revoke;
 mod token;

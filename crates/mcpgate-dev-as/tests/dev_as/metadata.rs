@@ -160,15 +160,22 @@ async fn jwks_publishes_one_scalekit_shaped_rsa_key_with_modest_caching() {
 #[tokio::test]
 async fn cors_preflight_is_answered_for_browser_clients() {
     let f = start().await;
-    for path in [
-        "/oauth/token",
-        "/keys",
-        &f.register_url().replace(f.server.env_url(), ""),
+    let inspector = "http://localhost:6274";
+    for (path, allow_origin) in [
+        // Endpoints with effects name the allowed origin…
+        ("/oauth/token", inspector),
+        ("/oauth/revoke", inspector),
+        (
+            &*f.register_url().replace(f.server.env_url(), ""),
+            inspector,
+        ),
+        // …public documents stay readable by any origin.
+        ("/keys", "*"),
     ] {
         let response = f
             .http
             .request(reqwest::Method::OPTIONS, f.url(path))
-            .header("origin", "http://localhost:6274")
+            .header("origin", inspector)
             .header("access-control-request-method", "POST")
             .header("access-control-request-headers", "content-type")
             .send()
@@ -179,7 +186,11 @@ async fn cors_preflight_is_answered_for_browser_clients() {
             "{path}: {}",
             response.status()
         );
-        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            allow_origin,
+            "{path}"
+        );
         assert!(
             response.headers()["access-control-allow-methods"]
                 .to_str()

@@ -8,8 +8,12 @@ use crate::common::{REDIRECT, start};
 #[tokio::test]
 async fn public_client_registration_returns_m2m_id_and_no_secret() {
     let f = start().await;
+    // As MCP Inspector's web UI registers: from its (allowed) origin.
     let response = f
-        .register(json!({
+        .http
+        .post(f.register_url())
+        .header("origin", "http://localhost:6274")
+        .json(&json!({
             "client_name": "VS Code",
             "redirect_uris": [REDIRECT, "https://vscode.dev/redirect"],
             "token_endpoint_auth_method": "none",
@@ -17,9 +21,14 @@ async fn public_client_registration_returns_m2m_id_and_no_secret() {
             "response_types": ["code"],
             "scope": "openid mcp:tools",
         }))
-        .await;
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://localhost:6274"
+    );
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.unwrap();
     assert!(body["client_id"].as_str().unwrap().starts_with("m2m_"));

@@ -18,12 +18,16 @@ async fn public_clients_cannot_revoke() {
     let response = f
         .http
         .post(f.url("/oauth/revoke"))
+        .header("origin", "http://127.0.0.1:6274")
         .form(&[("token", refresh), ("client_id", client.as_str())])
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:6274"
+    );
     assert_eq!(
         response.json::<Value>().await.unwrap()["error"],
         "invalid_client"

@@ -31,8 +31,12 @@ async fn code_flow_issues_a_scalekit_shaped_token_that_verifies_against_the_jwks
     let (_, q) = location_params(&response);
     let code = param(&q, "code").unwrap().to_owned();
 
-    let (status, body, headers) = f
-        .token(&[
+    // From MCP Inspector's (allowed) origin, as its web UI redeems codes.
+    let response = f
+        .http
+        .post(f.url("/oauth/token"))
+        .header("origin", "http://localhost:6274")
+        .form(&[
             ("grant_type", "authorization_code"),
             ("client_id", &client),
             ("code", &code),
@@ -40,10 +44,17 @@ async fn code_flow_issues_a_scalekit_shaped_token_that_verifies_against_the_jwks
             ("redirect_uri", REDIRECT),
             ("resource", MCP_URL),
         ])
-        .await;
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let body: Value = response.json().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(headers["cache-control"], "no-store");
-    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "http://localhost:6274"
+    );
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
     assert_eq!(body["scope"], "openid mcp:tools");
