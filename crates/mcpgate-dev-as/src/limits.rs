@@ -61,6 +61,10 @@ pub struct RateLimits {
     pub token: Option<RateLimit>,
     /// `GET /oauth/authorize`. Default: 30 at once, then two a second.
     pub authorize: Option<RateLimit>,
+    /// The public documents (discovery metadata, JWKS): cheap, but still
+    /// bounded so a page cannot keep the server busy. Default: 300 at once,
+    /// then 50 a second.
+    pub documents: Option<RateLimit>,
 }
 
 impl Default for RateLimits {
@@ -69,6 +73,7 @@ impl Default for RateLimits {
             registration: Some(RateLimit::new(20, Duration::from_secs(3))),
             token: Some(RateLimit::new(60, Duration::from_millis(100))),
             authorize: Some(RateLimit::new(30, Duration::from_millis(500))),
+            documents: Some(RateLimit::new(300, Duration::from_millis(20))),
         }
     }
 }
@@ -80,6 +85,7 @@ impl RateLimits {
             registration: None,
             token: None,
             authorize: None,
+            documents: None,
         }
     }
 
@@ -88,6 +94,7 @@ impl RateLimits {
             ("registration", self.registration),
             ("token", self.token),
             ("authorize", self.authorize),
+            ("documents", self.documents),
         ] {
             if let Some(l) = limit
                 && (l.burst == 0 || l.refill_every.is_zero())
@@ -107,6 +114,7 @@ pub(crate) enum LimitClass {
     Registration,
     Token,
     Authorize,
+    Documents,
 }
 
 /// The peers of one limit and how far ahead each is.
@@ -166,6 +174,7 @@ pub(crate) struct Limiters {
     registration: Option<PeerLimiter>,
     token: Option<PeerLimiter>,
     authorize: Option<PeerLimiter>,
+    documents: Option<PeerLimiter>,
 }
 
 impl Limiters {
@@ -174,6 +183,7 @@ impl Limiters {
             registration: limits.registration.map(PeerLimiter::new),
             token: limits.token.map(PeerLimiter::new),
             authorize: limits.authorize.map(PeerLimiter::new),
+            documents: limits.documents.map(PeerLimiter::new),
         }
     }
 
@@ -182,6 +192,7 @@ impl Limiters {
             LimitClass::Registration => self.registration.as_ref(),
             LimitClass::Token => self.token.as_ref(),
             LimitClass::Authorize => self.authorize.as_ref(),
+            LimitClass::Documents => self.documents.as_ref(),
         }
     }
 }
@@ -234,7 +245,7 @@ fn too_many_requests(class: LimitClass, wait: Duration) -> Response {
             "Too many requests",
             &format!("Too many sign-in requests from this address. Try again in {secs} s."),
         ),
-        LimitClass::Registration | LimitClass::Token => OAuthError::new(
+        LimitClass::Registration | LimitClass::Token | LimitClass::Documents => OAuthError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "temporarily_unavailable",
             description,

@@ -131,7 +131,8 @@ impl DevAuthServer {
                 "/.well-known/openid-configuration",
                 get(metadata::openid_configuration),
             )
-            .layer(from_fn_with_state(&OAUTH_ENDPOINT, cors));
+            .layer(from_fn_with_state(&OAUTH_ENDPOINT, cors))
+            .layer(limited(LimitClass::Documents));
         // Endpoints with effects: web pages on allowed origins only (see `cors`).
         let endpoints = Router::new()
             .route(

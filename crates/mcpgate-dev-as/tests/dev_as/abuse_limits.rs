@@ -205,3 +205,44 @@ async fn an_oversized_state_is_not_kept() {
     );
     assert_eq!(param(&q, "iss"), Some(f.server.resource_issuer().as_str()));
 }
+
+#[tokio::test]
+async fn the_public_documents_are_rate_limited_per_ip() {
+    let mut limits = RateLimits::default();
+    limits.documents = Some(mcpgate_dev_as::RateLimit::new(
+        5,
+        std::time::Duration::from_secs(60),
+    ));
+    let f = start_with(crate::common::config().with_rate_limits(limits)).await;
+    let mut served = 0;
+    let mut limited = None;
+    for _ in 0..20 {
+        let response = f.http.get(f.url("/keys")).send().await.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+        served += 1;
+    }
+    assert_eq!(served, 5, "the burst is 5");
+    let limited = limited.expect("the documents must be rate-limited");
+    assert!(retry_after(&limited) >= 1);
+    // Discovery shares the budget: the address is still over it.
+    let response = f
+        .http
+        .get(f.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Turned off, the same traffic is never refused.
+    let mut limits = RateLimits::default();
+    limits.documents = None;
+    let f = start_with(crate::common::config().with_rate_limits(limits)).await;
+    for _ in 0..20 {
+        let response = f.http.get(f.url("/keys")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}
