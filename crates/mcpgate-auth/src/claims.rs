@@ -18,6 +18,8 @@ pub struct AccessToken {
     client_id: Option<String>,
     scopes: ScopeSet,
     issuer: String,
+    /// The issuer's canonical identity (`issuer` unless the verifier maps an alias).
+    issuer_id: String,
     audiences: Vec<String>,
     expires_at: u64,
     token_id: Option<String>,
@@ -51,6 +53,7 @@ impl AccessToken {
             subject,
             client_id,
             scopes,
+            issuer_id: issuer.clone(),
             issuer,
             audiences,
             expires_at,
@@ -77,6 +80,18 @@ impl AccessToken {
     /// The `iss` claim, exactly as issued.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The issuer's canonical identity: the `iss` claim, except that every
+    /// name of one authorization server maps to one value (for Scalekit, both
+    /// `{env}` and `{env}/resources/{res}` give `{env}/resources/{res}`). Key
+    /// per-user data on this and [`subject`](Self::subject), not on `iss`.
+    pub fn issuer_id(&self) -> &str {
+        &self.issuer_id
+    }
+
+    pub(crate) fn set_issuer_id(&mut self, canonical: &str) {
+        canonical.clone_into(&mut self.issuer_id);
     }
 
     /// The `aud` claim as a list.
@@ -153,10 +168,11 @@ impl AccessToken {
             .expect("AccessToken::for_testing: `sub`/`iss` must be strings, `aud` a string or list, `exp` a number")
     }
 
-    /// The identity a session is bound to: issuer, subject and client id.
+    /// The identity a session is bound to: issuer (its canonical identity),
+    /// subject and client id.
     pub(crate) fn principal(&self) -> Principal {
         Principal {
-            issuer: self.issuer.clone(),
+            issuer: self.issuer_id.clone(),
             subject: self.subject.clone(),
             client_id: self.client_id.clone(),
         }

@@ -358,39 +358,86 @@ impl JwksCache {
             }
             body.extend_from_slice(&chunk);
         }
-        let document: Value =
-            serde_json::from_slice(&body).map_err(|e| FetchError::NotJwks(e.to_string()))?;
-        let entries = document
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or_else(|| FetchError::NotJwks("no `keys` array".to_owned()))?;
-        let mut keys = HashMap::new();
-        for entry in entries {
-            if keys.len() >= config.max_keys {
-                tracing::warn!(
-                    max = config.max_keys,
-                    "JWKS has more keys than allowed; ignoring the rest"
-                );
-                break;
-            }
-            match usable_rsa_key(entry) {
-                Ok((kid, key)) => {
-                    keys.insert(kid, Arc::new(key));
-                }
-                Err(reason) => {
-                    let kid = entry.get("kid").and_then(Value::as_str).unwrap_or("<none>");
-                    tracing::debug!(kid, reason, "skipping JWKS key");
-                }
-            }
-        }
-        if keys.is_empty() {
-            return Err(FetchError::NoUsableKeys);
-        }
-        Ok((keys, ttl))
+        Ok((parse_document(&body, config.max_keys)?, ttl))
     }
 }
 
-fn ttl_from_cache_control(headers: &reqwest::header::HeaderMap, config: &JwksConfig) -> Duration {
+/// The usable keys of a JWKS document (at most `max_keys`), by `kid`.
+fn parse_document(
+    body: &[u8],
+    max_keys: usize,
+) -> Result<HashMap<String, Arc<DecodingKey>>, FetchError> {
+    let document: Value =
+        serde_json::from_slice(body).map_err(|e| FetchError::NotJwks(e.to_string()))?;
+    let entries = document
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| FetchError::NotJwks("no `keys` array".to_owned()))?;
+    let mut keys = HashMap::new();
+    for entry in entries {
+        if keys.len() >= max_keys {
+            tracing::warn!(
+                max = max_keys,
+                "JWKS has more keys than allowed; ignoring the rest"
+            );
+            break;
+        }
+        match usable_rsa_key(entry) {
+            Ok((kid, key)) => {
+                keys.insert(kid, Arc::new(key));
+            }
+            Err(reason) => {
+                let kid = entry.get("kid").and_then(Value::as_str).unwrap_or("<none>");
+                tracing::debug!(kid, reason, "skipping JWKS key");
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Err(FetchError::NoUsableKeys);
+    }
+    Ok(keys)
+}
+
+/// Fuzzing only: key sets that come from a document in memory, never from the network.
+#[cfg(fuzzing)]
+impl JwksCache {
+    /// A cache holding the usable keys of `document`, parsed exactly as a fetched
+    /// one is. It never expires; an unknown `kid` still goes through the refetch
+    /// path, which fails at once (the JWKS URL is empty, so nothing is sent) and
+    /// is never rate-limited (the refetch interval is zero), so it answers
+    /// [`KeyLookupError::UnknownKid`] without waiting.
+    pub(crate) fn from_static_document(
+        document: &[u8],
+        config: JwksConfig,
+    ) -> Result<Self, String> {
+        let keys = parse_document(document, config.max_keys).map_err(|e| e.to_string())?;
+        let cache = Self::new("", config.with_refetch_interval(Duration::ZERO));
+        *cache
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(KeySet {
+            keys,
+            expires_at: Some(Instant::now() + Duration::from_secs(10 * 365 * 24 * 3600)),
+        });
+        Ok(cache)
+    }
+
+    /// The `kid`s [`parse_document`] keeps from `document`, sorted.
+    pub(crate) fn document_kids(document: &[u8], max_keys: usize) -> Result<Vec<String>, String> {
+        let mut kids: Vec<String> = parse_document(document, max_keys)
+            .map_err(|e| e.to_string())?
+            .into_keys()
+            .collect();
+        kids.sort();
+        Ok(kids)
+    }
+}
+
+pub(crate) fn ttl_from_cache_control(
+    headers: &reqwest::header::HeaderMap,
+    config: &JwksConfig,
+) -> Duration {
     let max_age = headers
         .get_all(reqwest::header::CACHE_CONTROL)
         .iter()

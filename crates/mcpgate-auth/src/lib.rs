@@ -6,7 +6,8 @@
 //! over HTTP (a gateway in front of another server, a hand-written service).
 //!
 //! ```no_run
-//! use mcpgate_auth::{ScalekitProvider, http::ProtectedEndpoint};
+//! use mcpgate_auth::ScalekitProvider;
+//! use mcpgate_auth::http::{ProtectedEndpoint, ServeLimits, serve};
 //!
 //! # fn mcp_service() -> axum::routing::MethodRouter { axum::routing::post(|| async { "{}" }) }
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,7 +17,11 @@
 //! // Any tower service that answers MCP requests; here an empty router.
 //! let app = ProtectedEndpoint::new(resource).into_router(mcp_service())?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//! axum::serve(listener, app).await?;
+//! // Timeouts, a connection cap and the peer address the per-address limit needs.
+//! serve(listener, app, ServeLimits::default(), async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -36,8 +41,9 @@
 //! - `config`: [`Env`], the process environment and `.env`.
 //!
 //! [`http`] is the axum/tower surface: `origin`, `cors`, `challenge`, `prm`,
-//! `as_metadata`, `session`, `guard` (the tower layer) and `endpoint` (the
-//! router that puts them together).
+//! `as_metadata`, `session` (bindings and session caps), `rate_limit`,
+//! `guard` (the tower layer), `endpoint` (the router that puts them
+//! together) and `serve` (serving a router with timeouts and a connection cap).
 
 mod bearer;
 mod claims;
@@ -59,3 +65,29 @@ pub use protection::{ProtectedResource, ProtectedResourceBuilder};
 pub use providers::AuthProvider;
 pub use providers::scalekit::ScalekitProvider;
 pub use types::{BearerToken, EnvironmentUrl, McpUrl, Scope, ScopeSet};
+
+/// Entry points for the fuzz targets in `fuzz/` (built with `--cfg fuzzing`
+/// only): internals the public API does not reach without a network.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod __fuzz {
+    use std::time::Duration;
+
+    use crate::jwks::{JwksCache, JwksConfig};
+
+    /// A key cache over `document` (a JWKS body) that never fetches.
+    pub fn static_jwks(document: &[u8], config: JwksConfig) -> Result<JwksCache, String> {
+        JwksCache::from_static_document(document, config)
+    }
+
+    /// The `kid`s a JWKS fetch would keep from `document`, sorted; `Err` when
+    /// the document would be refused as a whole.
+    pub fn jwks_document_kids(document: &[u8], max_keys: usize) -> Result<Vec<String>, String> {
+        JwksCache::document_kids(document, max_keys)
+    }
+
+    /// How long a JWKS fetched with these response headers is kept.
+    pub fn jwks_ttl(headers: &http::HeaderMap, config: &JwksConfig) -> Duration {
+        crate::jwks::ttl_from_cache_control(headers, config)
+    }
+}

@@ -5,7 +5,7 @@
 //! fetch), the signature runs before any claim is trusted, and every failure
 //! maps to one specific [`TokenRejection`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -59,6 +59,12 @@ const ACCEPTED_TYPES: [&str; 3] = ["jwt", "at+jwt", "application/at+jwt"];
 pub struct VerifierSettings {
     /// Accepted `iss` values (exact string match). Must not be empty.
     pub issuers: Vec<String>,
+    /// `(alias, canonical)` pairs: issuers that are one authorization server
+    /// under two names (Scalekit's `{env}` and `{env}/resources/{res}`). A
+    /// token from `alias` gets `canonical` as its
+    /// [`issuer_id`](crate::AccessToken::issuer_id), so a session survives a
+    /// refreshed token in the other form. Issuers not listed are their own identity.
+    pub issuer_aliases: Vec<(String, String)>,
     /// Accepted audiences; the token's `aud` must contain at least one. Must not be empty.
     pub audiences: Vec<String>,
     /// Accepted algorithms.
@@ -95,12 +101,22 @@ impl VerifierSettings {
     {
         Self {
             issuers: issuers.into_iter().map(Into::into).collect(),
+            issuer_aliases: Vec::new(),
             audiences: audiences.into_iter().map(Into::into).collect(),
             algorithms: algorithms.into_iter().collect(),
             leeway: DEFAULT_LEEWAY,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             verified_token_cache: DEFAULT_VERIFIED_TOKEN_CACHE,
         }
+    }
+
+    /// Declares `alias` another name of the issuer `canonical` (see
+    /// [`issuer_aliases`](Self::issuer_aliases)). Both must also be in `issuers`
+    /// to be accepted.
+    #[must_use]
+    pub fn issuer_alias(mut self, alias: impl Into<String>, canonical: impl Into<String>) -> Self {
+        self.issuer_aliases.push((alias.into(), canonical.into()));
+        self
     }
 }
 
@@ -128,6 +144,8 @@ pub struct JwtVerifier {
     algorithms: Vec<SigningAlgorithm>,
     leeway_secs: u64,
     max_token_bytes: usize,
+    /// `iss` → canonical issuer identity, for aliases only.
+    issuer_ids: Arc<HashMap<String, String>>,
 }
 
 impl JwtVerifier {
@@ -179,6 +197,7 @@ impl JwtVerifier {
             algorithms: settings.algorithms,
             leeway_secs: settings.leeway.as_secs(),
             max_token_bytes: settings.max_token_bytes,
+            issuer_ids: Arc::new(settings.issuer_aliases.into_iter().collect()),
         })
     }
 
@@ -224,10 +243,12 @@ impl JwtVerifier {
             })?;
         let claims = data.claims;
         self.check_claim_types(&claims, now)?;
-        let access = Arc::new(
-            AccessToken::from_verified_claims(claims)
-                .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?,
-        );
+        let mut access = AccessToken::from_verified_claims(claims)
+            .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
+        if let Some(canonical) = self.issuer_ids.get(access.issuer()) {
+            access.set_issuer_id(canonical);
+        }
+        let access = Arc::new(access);
         self.verified
             .insert(raw, &kid, access.clone(), now, self.leeway_secs);
         Ok(access)

@@ -12,7 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
+use mcpgate_auth::http::ServeLimits;
 use mcpgate_auth::http::cors::{OAUTH_ENDPOINT, cors};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -71,7 +71,9 @@ impl DevAuthServer {
 
     /// Serves on an already-bound listener at `http://{listener address}`.
     ///
-    /// Accepted sockets get `TCP_NODELAY`. The server runs until
+    /// Served by [`mcpgate_auth::http::serve`] with its default limits:
+    /// `TCP_NODELAY`, header and body read timeouts, a connection cap, the
+    /// peer's address for the per-IP limits. The server runs until
     /// [`DevAuthServerHandle::shutdown`] is called or the handle is dropped.
     pub async fn start(
         listener: TcpListener,
@@ -79,20 +81,14 @@ impl DevAuthServer {
     ) -> Result<DevAuthServerHandle, Error> {
         let local_addr = listener.local_addr()?;
         let server = Self::new(config, format!("http://{local_addr}")).await?;
-        let app = server
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::trace!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
+        let app = server.router();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             // A dropped sender also resolves the receiver, so dropping the handle stops the server.
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stopped.await.unwrap_or(()) })
-                .await
+            mcpgate_auth::http::serve(listener, app, ServeLimits::default(), async move {
+                stopped.await.unwrap_or(());
+            })
+            .await
         });
         tracing::info!(
             env_url = server.env_url(),

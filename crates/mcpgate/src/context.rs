@@ -95,6 +95,16 @@ impl Context {
         Self { request, session }
     }
 
+    /// The HTTP request headers of this call (`None` over stdio), e.g. to read
+    /// a trace id. `Authorization` is never among them: the guard removes it
+    /// after verifying the token, so a handler cannot forward the credential.
+    pub fn http_headers(&self) -> Option<&http::HeaderMap> {
+        self.request
+            .extensions
+            .get::<http::request::Parts>()
+            .map(|parts| &parts.headers)
+    }
+
     /// Sends a log message to the client, unless it asked for a higher minimum level.
     /// Delivery is best effort: a client that went away does not fail the handler.
     pub async fn log(&self, level: LogLevel, data: impl Into<Value>) {

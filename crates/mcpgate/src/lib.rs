@@ -55,6 +55,7 @@ mod server;
 mod tools;
 
 pub use mcpgate_auth as auth;
+pub use mcpgate_auth::http::{RateLimit, ServeLimits, SessionLimits};
 pub use mcpgate_auth::{
     AccessToken, AuthError, AuthProvider, ConfigError, Env, ProtectedResource, ScalekitProvider,
     TokenRejection, bearer_token, config, jwks, providers, types, verify,
@@ -73,6 +74,11 @@ pub use tools::{IntoToolResult, Json};
 /// Defaults of the server builder.
 pub mod defaults {
     pub use crate::server::{DEFAULT_MAX_BODY_BYTES, DEFAULT_SESSION_IDLE_TIMEOUT};
+    pub use mcpgate_auth::http::{
+        DEFAULT_BODY_READ_TIMEOUT, DEFAULT_CLIENT_RATE_LIMIT, DEFAULT_HEADER_READ_TIMEOUT,
+        DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+        DEFAULT_PRINCIPAL_RATE_LIMIT, DEFAULT_SHUTDOWN_GRACE,
+    };
 }
 
 /// MCP protocol types, re-exported from rmcp (the official Rust SDK, pinned

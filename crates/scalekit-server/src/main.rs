@@ -48,9 +48,7 @@ async fn run() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on BIND_ADDR={addr}: {e}"))?;
             server
-                .serve_with_shutdown(listener, async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
+                .serve_with_shutdown(listener, mcpgate::auth::http::shutdown_signal())
                 .await?;
         }
         Err(_) => server.serve_http_at_mcp_url().await?,

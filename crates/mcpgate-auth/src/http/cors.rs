@@ -52,7 +52,7 @@ pub const MCP_ENDPOINT: Cors = Cors {
         "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name",
     ),
     default_headers: "",
-    expose_headers: Some("WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version"),
+    expose_headers: Some("WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version, Retry-After"),
 };
 
 /// Credential-free OAuth endpoints a browser client calls directly

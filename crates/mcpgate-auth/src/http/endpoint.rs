@@ -16,10 +16,11 @@ use tower_service::Service;
 use super::as_metadata::{AS_METADATA_PREFIX, MetadataForwarder};
 use super::challenge::ChallengeParams;
 use super::cors::{PUBLIC_DOCUMENT, cors};
-use super::guard::{Guard, GuardLayer};
+use super::guard::{ClientRateLimit, Guard, GuardLayer, too_many};
 use super::origin::OriginPolicy;
 use super::prm::{MetadataDocument, PRM_PREFIX};
-use super::session::SessionOwners;
+use super::rate_limit::{RateLimit, RateLimiter};
+use super::session::{SessionHook, SessionLimits, SessionOwners};
 use crate::config::ConfigError;
 use crate::protection::ProtectedResource;
 use crate::types::McpUrl;
@@ -27,6 +28,21 @@ use crate::types::McpUrl;
 /// Default time a session binding outlives its last use. Twice the default
 /// MCP session idle timeout, so a binding never expires before its session.
 pub const DEFAULT_SESSION_BINDING_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// Default rate limit per principal: 50 requests per second, bursts of 100.
+/// An agent calling tools back to back stays far below it; one token cannot
+/// keep the server's cores busy on its own.
+pub const DEFAULT_PRINCIPAL_RATE_LIMIT: RateLimit = RateLimit::per_second(50).burst(100);
+
+/// Default rate limit per client address for requests without a valid token
+/// and for the metadata documents: 20 per second, bursts of 100. A client's
+/// discovery takes a handful of requests; a flood of forged tokens from one
+/// address is cut off before it costs much signature checking.
+pub const DEFAULT_CLIENT_RATE_LIMIT: RateLimit = RateLimit::per_second(20).burst(100);
+
+/// Default number of principals, and of client addresses, whose rate-limit
+/// buckets are remembered (a few MB at most; see `RateLimiter`'s eviction).
+pub const DEFAULT_RATE_LIMIT_KEYS: usize = 10_000;
 
 /// The HTTP surface of one MCP endpoint, protected or (explicitly) not.
 ///
@@ -50,30 +66,41 @@ pub struct ProtectedEndpoint {
     extra_origins: Vec<String>,
     extra_hosts: Vec<String>,
     session_binding_ttl: Duration,
+    session_limits: SessionLimits,
+    principal_rate_limit: Option<RateLimit>,
+    client_rate_limit: Option<RateLimit>,
+    rate_limit_loopback: bool,
+    sessions: Arc<SessionOwners>,
 }
 
 impl ProtectedEndpoint {
     /// The endpoint `protection.resource()`, protected by `protection`.
     pub fn new(protection: ProtectedResource) -> Self {
+        Self::with(protection.resource().clone(), Some(protection))
+    }
+
+    fn with(mcp_url: McpUrl, protection: Option<ProtectedResource>) -> Self {
         Self {
-            mcp_url: protection.resource().clone(),
-            protection: Some(protection),
+            mcp_url,
+            protection,
             extra_origins: Vec::new(),
             extra_hosts: Vec::new(),
             session_binding_ttl: DEFAULT_SESSION_BINDING_TTL,
+            session_limits: SessionLimits::default(),
+            principal_rate_limit: Some(DEFAULT_PRINCIPAL_RATE_LIMIT),
+            client_rate_limit: Some(DEFAULT_CLIENT_RATE_LIMIT),
+            rate_limit_loopback: false,
+            sessions: Arc::new(SessionOwners::new(
+                DEFAULT_SESSION_BINDING_TTL,
+                SessionLimits::default(),
+            )),
         }
     }
 
     /// The endpoint `mcp_url` **without authentication** (Host and Origin are
     /// still checked). Only for local development or a trusted network.
     pub fn unauthenticated(mcp_url: McpUrl) -> Self {
-        Self {
-            mcp_url,
-            protection: None,
-            extra_origins: Vec::new(),
-            extra_hosts: Vec::new(),
-            session_binding_ttl: DEFAULT_SESSION_BINDING_TTL,
-        }
+        Self::with(mcp_url, None)
     }
 
     /// Also accepts browser requests from this origin (e.g.
@@ -93,9 +120,58 @@ impl ProtectedEndpoint {
 
     /// How long a session stays bound to its principal after its last use
     /// (default 1 hour); keep it above the MCP layer's session idle timeout.
+    /// A request naming a session whose binding expired is answered `404`.
     pub fn session_binding_ttl(mut self, ttl: Duration) -> Self {
         self.session_binding_ttl = ttl;
         self
+    }
+
+    /// Caps open sessions per principal and in all (default 16 and 10,000).
+    /// A `POST` without `Mcp-Session-Id` (an `initialize`) beyond them is
+    /// answered `429` (the principal's cap) or `503` (the total), with
+    /// `Retry-After`, before the MCP layer creates anything.
+    pub fn session_limits(mut self, limits: SessionLimits) -> Self {
+        self.session_limits = limits;
+        self
+    }
+
+    /// Rate limit per principal (issuer, subject, client id) on the MCP
+    /// endpoint, answered `429` with `Retry-After`; `None` turns it off.
+    /// Default [`DEFAULT_PRINCIPAL_RATE_LIMIT`] (50/s, bursts of 100).
+    pub fn principal_rate_limit(mut self, limit: impl Into<Option<RateLimit>>) -> Self {
+        self.principal_rate_limit = limit.into();
+        self
+    }
+
+    /// Rate limit per client address (an IPv4 address or an IPv6 /64) for
+    /// what needs no valid token: the metadata documents and MCP requests
+    /// that are refused `401`/`403`. Answered `429` with `Retry-After`;
+    /// `None` turns it off. Default [`DEFAULT_CLIENT_RATE_LIMIT`] (20/s,
+    /// bursts of 100). Needs the peer address (`ConnectInfo<SocketAddr>`, as
+    /// [`serve`](super::serve) provides); loopback peers are exempt unless
+    /// [`rate_limit_loopback`](Self::rate_limit_loopback) says otherwise.
+    /// Behind a reverse proxy every client shares the proxy's address: limit
+    /// there, and turn this off or raise it.
+    pub fn client_rate_limit(mut self, limit: impl Into<Option<RateLimit>>) -> Self {
+        self.client_rate_limit = limit.into();
+        self
+    }
+
+    /// Also applies the client-address limit to loopback peers (default off:
+    /// on loopback the peer is this machine, usually a local proxy or a
+    /// developer's tools).
+    pub fn rate_limit_loopback(mut self, on: bool) -> Self {
+        self.rate_limit_loopback = on;
+        self
+    }
+
+    /// The handle through which the MCP layer reports sessions it closed on
+    /// its own (idle timeout), freeing their slots at once. Optional: without
+    /// it a slot is freed on `DELETE` or when the binding expires.
+    pub fn session_hook(&self) -> SessionHook {
+        SessionHook {
+            owners: self.sessions.clone(),
+        }
     }
 
     /// The canonical MCP URL.
@@ -133,10 +209,21 @@ impl ProtectedEndpoint {
                 .map(|p| p.required_scopes().clone())
                 .unwrap_or_default(),
         });
+        self.sessions
+            .configure(self.session_binding_ttl, self.session_limits);
         Ok(Arc::new(Guard {
             policy: self.origin_policy()?,
             protection: self.protection.clone().map(|p| (p, challenge)),
-            sessions: SessionOwners::new(self.session_binding_ttl),
+            sessions: self.sessions.clone(),
+            principal_rate: self
+                .principal_rate_limit
+                .map(|limit| RateLimiter::new(limit, DEFAULT_RATE_LIMIT_KEYS)),
+            client_rate: self.client_rate_limit.map(|limit| {
+                Arc::new(ClientRateLimit {
+                    limiter: RateLimiter::new(limit, DEFAULT_RATE_LIMIT_KEYS),
+                    include_loopback: self.rate_limit_loopback,
+                })
+            }),
             check_host,
         }))
     }
@@ -172,6 +259,7 @@ impl ProtectedEndpoint {
         let mcp = mcp.route_layer(GuardLayer {
             guard: guard.clone(),
         });
+        let client_rate = guard.client_rate.clone();
 
         // The Host check covers every route, unknown paths included: a
         // DNS-rebinding attack can reach any of them.
@@ -208,6 +296,27 @@ impl ProtectedEndpoint {
                 well_known =
                     well_known.route(&as_path, get(move || async move { f.respond().await }));
             }
+        }
+        // The documents need no token: limit them per client address, as the
+        // guard limits refused MCP requests (one budget for both). Inside the
+        // CORS layer, so a browser can read the 429's `Retry-After`.
+        if let Some(limit) = client_rate {
+            well_known = well_known.layer(from_fn(move |request: Request, next: Next| {
+                let limit = limit.clone();
+                async move {
+                    match limit.check(&request) {
+                        Ok(()) => next.run(request).await,
+                        Err(wait) => {
+                            tracing::debug!("metadata request over its client's rate limit");
+                            too_many(
+                                http::StatusCode::TOO_MANY_REQUESTS,
+                                wait,
+                                "Too many requests",
+                            )
+                        }
+                    }
+                }
+            }));
         }
         let well_known = well_known.layer(from_fn_with_state(&PUBLIC_DOCUMENT, cors));
         Ok(well_known.merge(mcp).layer(host_check))

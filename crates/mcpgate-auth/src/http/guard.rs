@@ -1,16 +1,20 @@
 //! The guard in front of an MCP endpoint, as a tower [`Layer`]. Every request
 //! passes, in this order: Host check → Origin check → preflight → bearer
-//! authentication → session binding → the inner MCP service.
+//! authentication (a rejected request is also counted against its client
+//! address) → the principal's rate limit → session binding, or a session slot
+//! for a request that may create one → the inner MCP service.
 //!
 //! The verified caller reaches the inner service as an `Arc<AccessToken>`
 //! request extension, and the `Authorization` header is removed first, so
 //! nothing behind the guard can forward the raw credential.
 
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use http::header::{AUTHORIZATION, ORIGIN};
@@ -21,7 +25,8 @@ use tower_service::Service;
 use super::challenge::{ChallengeParams, Rejection};
 use super::cors::MCP_ENDPOINT;
 use super::origin::{OriginPolicy, OriginRejection};
-use super::session::{SessionAccess, SessionOwners};
+use super::rate_limit::{RateLimiter, client_key, retry_after_secs};
+use super::session::{SessionAccess, SessionOwners, SessionRefusal};
 use crate::claims::Principal;
 use crate::protection::ProtectedResource;
 
@@ -31,9 +36,38 @@ const SESSION_HEADER: &str = "mcp-session-id";
 pub(crate) struct Guard {
     pub(crate) policy: OriginPolicy,
     pub(crate) protection: Option<(ProtectedResource, Arc<ChallengeParams>)>,
-    pub(crate) sessions: SessionOwners,
+    pub(crate) sessions: Arc<SessionOwners>,
+    /// Requests per principal, after authentication.
+    pub(crate) principal_rate: Option<RateLimiter<Principal>>,
+    /// Requests per client address that end without a valid token, shared
+    /// with the metadata routes.
+    pub(crate) client_rate: Option<Arc<ClientRateLimit>>,
     /// Off when the router around the guard already checks `Host` for every route.
     pub(crate) check_host: bool,
+}
+
+/// The per-address limit of unauthenticated traffic.
+pub(crate) struct ClientRateLimit {
+    pub(crate) limiter: RateLimiter<IpAddr>,
+    /// Whether loopback peers are limited too (off by default: on loopback
+    /// the peer is this machine, typically a reverse proxy carrying everyone).
+    pub(crate) include_loopback: bool,
+}
+
+impl ClientRateLimit {
+    /// `Err(retry_after)` when the request's client has used up its budget.
+    /// Requests whose peer address is unknown (served without
+    /// `ConnectInfo`) are not limited.
+    pub(crate) fn check(&self, request: &Request) -> Result<(), Duration> {
+        let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(());
+        };
+        let ip = client_key(peer.ip());
+        if ip.is_loopback() && !self.include_loopback {
+            return Ok(());
+        }
+        self.limiter.check(&ip)
+    }
 }
 
 /// The tower layer that puts the guard in front of an MCP service. Built by
@@ -120,6 +154,7 @@ impl Guard {
     where
         S: Service<Request, Error = Infallible>,
         S::Response: IntoResponse,
+        S::Future: Send + 'static,
     {
         if self.check_host
             && let Some(refused) = self.host_refusal(&request)
@@ -139,11 +174,26 @@ impl Guard {
         let principal = match self.authenticate(&mut request).await {
             Ok(principal) => principal,
             Err(rejection) => {
-                let mut response = rejection.into_response();
+                // Unauthenticated traffic is limited per client address.
+                let mut response = match self.client_rate.as_ref().map(|l| l.check(&request)) {
+                    Some(Err(wait)) => {
+                        tracing::debug!("unauthenticated request over its client's rate limit");
+                        too_many(StatusCode::TOO_MANY_REQUESTS, wait, "Too many requests")
+                    }
+                    _ => rejection.into_response(),
+                };
                 MCP_ENDPOINT.apply(response.headers_mut(), origin.as_ref());
                 return response;
             }
         };
+        if let (Some(limiter), Some(principal)) = (&self.principal_rate, &principal)
+            && let Err(wait) = limiter.check(principal)
+        {
+            tracing::debug!("request over its principal's rate limit");
+            let mut response = too_many(StatusCode::TOO_MANY_REQUESTS, wait, "Too many requests");
+            MCP_ENDPOINT.apply(response.headers_mut(), origin.as_ref());
+            return response;
+        }
         // The token has done its job; the inner service gets the verified
         // claims, and nothing downstream can forward the raw credential.
         request.headers_mut().remove(AUTHORIZATION);
@@ -153,22 +203,94 @@ impl Guard {
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        if let (Some(id), Some(principal)) = (&session_id, &principal)
-            && self.sessions.check(id, principal) == SessionAccess::Foreign
-        {
-            tracing::warn!("refused a session id presented by a principal that does not own it");
-            let mut response = session_not_found();
-            MCP_ENDPOINT.apply(response.headers_mut(), origin.as_ref());
-            return response;
+        let mut reservation = None;
+        match (&session_id, &principal) {
+            (Some(id), Some(principal)) => match self.sessions.check(id, principal) {
+                SessionAccess::Owned => {}
+                access => {
+                    if access == SessionAccess::Foreign {
+                        tracing::warn!(
+                            "refused a session id presented by a principal that does not own it"
+                        );
+                    } else {
+                        tracing::debug!("refused a session id that is not bound to anyone");
+                    }
+                    let mut response = session_not_found();
+                    MCP_ENDPOINT.apply(response.headers_mut(), origin.as_ref());
+                    return response;
+                }
+            },
+            // Without auth there is no owner to check; the MCP layer decides.
+            (Some(id), None) => self.sessions.touch(id),
+            // A POST without a session may create one (`initialize`): hold a
+            // slot before the MCP layer spends memory on it.
+            (None, principal) if request.method() == Method::POST => {
+                match self.sessions.reserve(principal.as_ref()) {
+                    Ok(slot) => reservation = Some(slot),
+                    Err(refusal) => {
+                        let mut response = match refusal {
+                            SessionRefusal::PerPrincipal { retry_after } => {
+                                tracing::debug!(
+                                    "refused a new session: the principal holds its maximum"
+                                );
+                                too_many(
+                                    StatusCode::TOO_MANY_REQUESTS,
+                                    retry_after,
+                                    "Too many open sessions for this user; end one (HTTP DELETE) or retry later",
+                                )
+                            }
+                            SessionRefusal::Total { retry_after } => {
+                                tracing::warn!(
+                                    "refused a new session: the server holds its maximum"
+                                );
+                                too_many(
+                                    StatusCode::SERVICE_UNAVAILABLE,
+                                    retry_after,
+                                    "Too many open sessions; retry later",
+                                )
+                            }
+                        };
+                        MCP_ENDPOINT.apply(response.headers_mut(), origin.as_ref());
+                        return response;
+                    }
+                }
+            }
+            (None, _) => {}
         }
         let is_delete = request.method() == Method::DELETE;
 
-        let mut response = match std::future::poll_fn(|cx| inner.poll_ready(cx)).await {
-            Ok(()) => match inner.call(request).await {
-                Ok(response) => response.into_response(),
-                Err(never) => match never {},
-            },
-            Err(never) => match never {},
+        let Ok(()) = std::future::poll_fn(|cx| inner.poll_ready(cx)).await;
+        let call = inner.call(request);
+        let mut response = match reservation {
+            None => {
+                let Ok(response) = call.await;
+                response.into_response()
+            }
+            // A request that may create a session runs to its end even if the
+            // client goes away: the MCP layer may already have created the
+            // session, which must then be bound (and counted), not leaked.
+            Some(slot) => {
+                let created = tokio::spawn(async move {
+                    let Ok(response) = call.await;
+                    let response = response.into_response();
+                    if let Some(new_id) = response
+                        .headers()
+                        .get(SESSION_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                    {
+                        slot.bind(new_id);
+                    }
+                    // Otherwise the slot is released as it drops.
+                    response
+                });
+                match created.await {
+                    Ok(response) => response,
+                    Err(error) => {
+                        tracing::error!(%error, "the MCP service failed while creating a session");
+                        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                    }
+                }
+            }
         };
 
         // An unknown session is answered with a plain-text 404 by some MCP
@@ -187,20 +309,11 @@ impl Guard {
             *response.status_mut() = StatusCode::NO_CONTENT;
         }
 
-        if let Some(principal) = principal {
-            match (
-                &session_id,
-                response
-                    .headers()
-                    .get(SESSION_HEADER)
-                    .and_then(|v| v.to_str().ok()),
-            ) {
-                (None, Some(new_id)) => self.sessions.bind(new_id, principal),
-                (Some(id), _) if is_delete && response.status().is_success() => {
-                    self.sessions.forget(id);
-                }
-                _ => {}
-            }
+        if let Some(id) = &session_id
+            && is_delete
+            && response.status().is_success()
+        {
+            self.sessions.forget(id);
         }
         MCP_ENDPOINT.apply(response.headers_mut(), origin.as_ref());
         response
@@ -246,12 +359,27 @@ fn session_not_found() -> Response {
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
+/// A refusal for load (`429`/`503`) with `Retry-After`, as a JSON-RPC error
+/// without id (-32000, the implementation-defined server error).
+pub(crate) fn too_many(status: StatusCode, retry_after: Duration, message: &str) -> Response {
+    let mut response = refusal_with_code(status, -32000, message);
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs(retry_after)),
+    );
+    response
+}
+
 /// A JSON-RPC error without id, as the MCP specification suggests for refused requests.
 fn refusal(status: StatusCode, message: &str) -> Response {
+    refusal_with_code(status, -32600, message)
+}
+
+fn refusal_with_code(status: StatusCode, code: i64, message: &str) -> Response {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": null,
-        "error": {"code": -32600, "message": message},
+        "error": {"code": code, "message": message},
     });
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert(

@@ -211,7 +211,7 @@ async fn run_servers(args: RunArgs) -> anyhow::Result<()> {
     print_banner(&app, &auth, &token, args.ephemeral, &args.location.data_dir);
 
     let shutdown = async {
-        shutdown_signal().await;
+        mcpgate::auth::http::shutdown_signal().await;
         eprintln!("\nshutting down");
     };
     app.serve(mcp_listener, shutdown).await?;
@@ -220,27 +220,6 @@ async fn run_servers(args: RunArgs) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C or SIGTERM (what process managers and test harnesses send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-}
-
 fn print_banner(
     app: &mcpgate::HttpApp,
     auth: &DevAuthServer,

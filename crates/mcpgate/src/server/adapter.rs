@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, CompletionInfo,
-    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, Reference,
-    ServerCapabilities, ServerConfig, SubscribeRequestParams, UnsubscribeRequestParams,
+    CustomRequest, CustomResult, GetPromptRequestParams, GetPromptResponse, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    Reference, ServerCapabilities, ServerConfig, SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -114,6 +114,25 @@ impl RmcpAdapter {
         )
     }
 }
+
+/// The client-to-server request methods this server answers (see the
+/// `ServerHandler` implementation below); a request for one of them that rmcp
+/// could not read has invalid params.
+const IMPLEMENTED_METHODS: &[&str] = &[
+    "ping",
+    "initialize",
+    "completion/complete",
+    "logging/setLevel",
+    "prompts/get",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "tools/call",
+    "tools/list",
+];
 
 /// The verified caller of an rmcp request, put there by the guard.
 fn caller(context: &RequestContext<RoleServer>) -> Option<Arc<AccessToken>> {
@@ -268,6 +287,38 @@ impl ServerHandler for RmcpAdapter {
         let info = CompletionInfo::with_pagination(values, Some(total as u32), total > 100)
             .map_err(|e| ErrorData::internal_error(e, None))?;
         Ok(CompleteResult::new(info))
+    }
+
+    /// rmcp reads a request whose params do not fit its method (`tools/call`
+    /// with `"arguments": "x"`) as a custom request, whose default answer is
+    /// `-32601 Method not found`. For a method this server implements the
+    /// method is there and the params are wrong: `-32602 Invalid params`.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        let method = request.method.as_str();
+        if !IMPLEMENTED_METHODS.contains(&method) {
+            return Err(ErrorData::new(
+                rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                method.to_owned(),
+                None,
+            ));
+        }
+        // Say what is wrong where that is cheap to know.
+        let detail = match method {
+            "tools/call" => request
+                .params_as::<CallToolRequestParams>()
+                .err()
+                .map(|e| format!(": {e}")),
+            _ => None,
+        }
+        .unwrap_or_default();
+        Err(ErrorData::invalid_params(
+            format!("Invalid params for `{method}`{detail}"),
+            None,
+        ))
     }
 
     async fn set_level(

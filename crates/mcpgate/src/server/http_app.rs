@@ -1,13 +1,13 @@
 //! Serving over HTTP: rmcp's Streamable HTTP service inside mcpgate-auth's
-//! [`ProtectedEndpoint`], which adds the metadata routes and the guard.
+//! [`ProtectedEndpoint`], which adds the metadata routes and the guard, served
+//! by [`mcpgate_auth::http::serve`] (timeouts and a connection cap).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::serve::ListenerExt;
-use mcpgate_auth::http::ProtectedEndpoint;
+use mcpgate_auth::http::{ProtectedEndpoint, ServeLimits};
 use mcpgate_auth::{ConfigError, McpUrl, ProtectedResource};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 
 use super::McpServer;
 use super::adapter::RmcpAdapter;
+use super::rmcp_http::{JsonRpcErrors, TrackedSessions};
 use crate::error::ServeError;
 
 impl McpServer {
@@ -42,8 +43,13 @@ impl McpServer {
                 ProtectedEndpoint::unauthenticated(mcp_url.clone())
             }
         }
-        // Bindings outlive rmcp's sessions a little, never the other way round.
-        .session_binding_ttl(self.session_idle_timeout * 2);
+        // Bindings outlive rmcp's sessions a little, never the other way round
+        // (rmcp also reports each session it closes, see `TrackedSessions`).
+        .session_binding_ttl(self.session_idle_timeout * 2)
+        .session_limits(self.session_limits)
+        .principal_rate_limit(self.principal_rate_limit)
+        .client_rate_limit(self.client_rate_limit)
+        .rate_limit_loopback(self.rate_limit_loopback);
         for origin in std::mem::take(&mut self.extra_origins) {
             endpoint = endpoint.allow_origin(origin);
         }
@@ -51,8 +57,10 @@ impl McpServer {
             endpoint = endpoint.allow_host(host);
         }
 
-        let mut session_manager = LocalSessionManager::default();
-        session_manager.session_config.keep_alive = Some(self.session_idle_timeout);
+        let mut local_sessions = LocalSessionManager::default();
+        local_sessions.session_config.keep_alive = Some(self.session_idle_timeout);
+        let session_manager = TrackedSessions::new(local_sessions, endpoint.session_hook());
+        let serve_limits = self.serve_limits;
         let mcp_config = StreamableHttpServerConfig::default()
             // Host and Origin are checked by our guard, before authentication, as the
             // MCP specification orders it; rmcp's own check would run after it.
@@ -64,11 +72,12 @@ impl McpServer {
             Arc::new(session_manager),
             mcp_config,
         );
-        let router = endpoint.into_router(mcp_service)?;
+        let router = endpoint.into_router(JsonRpcErrors::new(mcp_service))?;
         Ok(HttpApp {
             router,
             mcp_url,
             protection,
+            serve_limits,
         })
     }
 
@@ -83,7 +92,8 @@ impl McpServer {
     }
 
     /// Binds to the host and port of the MCP URL (from auth or
-    /// [`mcp_url`](Self::mcp_url)) and serves until Ctrl-C.
+    /// [`mcp_url`](Self::mcp_url)) and serves until Ctrl-C or `SIGTERM`
+    /// (in-flight requests are drained first).
     pub async fn serve_http_at_mcp_url(self) -> Result<(), ServeError> {
         let app = self.into_http(None)?;
         let url = app.mcp_url.url();
@@ -102,10 +112,8 @@ impl McpServer {
                     e,
                 )
             })?;
-        app.serve(listener, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        app.serve(listener, mcpgate_auth::http::shutdown_signal())
+            .await
     }
 }
 
@@ -123,6 +131,7 @@ pub struct HttpApp {
     router: Router,
     mcp_url: McpUrl,
     protection: Option<ProtectedResource>,
+    serve_limits: ServeLimits,
 }
 
 impl std::fmt::Debug for HttpApp {
@@ -144,12 +153,24 @@ impl HttpApp {
         self.protection.as_ref()
     }
 
-    /// The axum router, to embed in a larger application.
+    /// The axum router, to embed in a larger application. Serve it with
+    /// [`mcpgate_auth::http::serve`] (or axum's
+    /// `into_make_service_with_connect_info::<SocketAddr>()`) to keep the
+    /// per-address rate limit, which needs the peer address.
     pub fn into_router(self) -> Router {
         self.router
     }
 
-    /// Serves on `listener` (TCP_NODELAY on every connection) until `shutdown`.
+    /// The connection limits [`serve`](Self::serve) applies (from
+    /// [`McpServer::serve_limits`]).
+    pub fn serve_limits(&self) -> &ServeLimits {
+        &self.serve_limits
+    }
+
+    /// Serves on `listener` until `shutdown`, with
+    /// [`mcpgate_auth::http::serve`]: TCP_NODELAY, header- and body-read
+    /// timeouts, a connection cap and a graceful drain, as set by
+    /// [`McpServer::serve_limits`].
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -161,15 +182,7 @@ impl HttpApp {
             let keys = p.verifier().keys().clone();
             tokio::spawn(async move { keys.prefetch().await });
         }
-        // Without TCP_NODELAY, small SSE frames wait on Nagle + delayed ACK (~40 ms).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        mcpgate_auth::http::serve(listener, self.router, self.serve_limits, shutdown).await?;
         Ok(())
     }
 }

@@ -12,12 +12,16 @@ mod adapter;
 mod auth;
 mod completion;
 mod http_app;
+mod rmcp_http;
 mod stdio;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcpgate_auth::http::{
+    DEFAULT_CLIENT_RATE_LIMIT, DEFAULT_PRINCIPAL_RATE_LIMIT, RateLimit, ServeLimits, SessionLimits,
+};
 use mcpgate_auth::{AuthProvider, ConfigError};
 use rmcp::model::{Resource, ResourceTemplate};
 
@@ -65,6 +69,11 @@ pub struct McpServer {
     extra_hosts: Vec<String>,
     session_idle_timeout: Duration,
     max_body_bytes: usize,
+    session_limits: SessionLimits,
+    principal_rate_limit: Option<RateLimit>,
+    client_rate_limit: Option<RateLimit>,
+    rate_limit_loopback: bool,
+    serve_limits: ServeLimits,
     /// Bad builder input, reported when the server starts.
     problems: Vec<ConfigError>,
 }
@@ -98,6 +107,11 @@ impl McpServer {
             extra_hosts: Vec::new(),
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            session_limits: SessionLimits::default(),
+            principal_rate_limit: Some(DEFAULT_PRINCIPAL_RATE_LIMIT),
+            client_rate_limit: Some(DEFAULT_CLIENT_RATE_LIMIT),
+            rate_limit_loopback: false,
+            serve_limits: ServeLimits::default(),
             problems: Vec::new(),
         }
     }
@@ -178,6 +192,78 @@ impl McpServer {
     /// Caps request bodies (default 4 MiB).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Caps open sessions per principal and in all (default 16 and 10,000;
+    /// see [`SessionLimits`]). An `initialize` beyond them is answered `429`
+    /// (the caller's cap) or `503` (the server's), with `Retry-After`. A
+    /// session's slot is freed by `DELETE` or when it idles out.
+    ///
+    /// ```
+    /// use mcpgate::McpServer;
+    /// use mcpgate::auth::http::SessionLimits;
+    ///
+    /// let server = McpServer::new("demo")
+    ///     .session_limits(SessionLimits::default().with_per_principal(4).with_total(500));
+    /// ```
+    pub fn session_limits(mut self, limits: SessionLimits) -> Self {
+        self.session_limits = limits;
+        self
+    }
+
+    /// Requests per principal (issuer, subject, client id), answered `429`
+    /// with `Retry-After` beyond it; `None` turns it off. Default 50 per
+    /// second with bursts of 100.
+    ///
+    /// ```
+    /// use mcpgate::McpServer;
+    /// use mcpgate::auth::http::RateLimit;
+    ///
+    /// let server = McpServer::new("demo").rate_limit(RateLimit::per_second(200).burst(400));
+    /// let unlimited = McpServer::new("demo").rate_limit(None);
+    /// ```
+    pub fn rate_limit(mut self, limit: impl Into<Option<RateLimit>>) -> Self {
+        self.principal_rate_limit = limit.into();
+        self
+    }
+
+    /// Requests per client address (IPv4 address or IPv6 /64) that need no
+    /// valid token: the metadata documents and requests refused `401`/`403`.
+    /// Answered `429` with `Retry-After` beyond it; `None` turns it off.
+    /// Default 20 per second with bursts of 100. Loopback peers are exempt
+    /// unless [`rate_limit_loopback`](Self::rate_limit_loopback) is on. Behind a
+    /// reverse proxy every client has the proxy's address: limit at the proxy.
+    pub fn client_rate_limit(mut self, limit: impl Into<Option<RateLimit>>) -> Self {
+        self.client_rate_limit = limit.into();
+        self
+    }
+
+    /// Applies [`client_rate_limit`](Self::client_rate_limit) to loopback
+    /// peers too (default off: on loopback the peer is this machine, usually
+    /// a local proxy or a developer's tools).
+    pub fn rate_limit_loopback(mut self, on: bool) -> Self {
+        self.rate_limit_loopback = on;
+        self
+    }
+
+    /// Connection limits for serving over HTTP: header- and body-read
+    /// timeouts, the connection cap, the shutdown grace period (defaults
+    /// 30 s, 30 s, 1,024 and 10 s; see [`ServeLimits`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcpgate::McpServer;
+    /// use mcpgate::auth::http::ServeLimits;
+    ///
+    /// let server = McpServer::new("demo").serve_limits(
+    ///     ServeLimits::default()
+    ///         .with_header_read_timeout(Duration::from_secs(10))
+    ///         .with_max_connections(256),
+    /// );
+    /// ```
+    pub fn serve_limits(mut self, limits: ServeLimits) -> Self {
+        self.serve_limits = limits;
         self
     }
 

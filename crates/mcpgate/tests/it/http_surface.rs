@@ -177,6 +177,42 @@ async fn authorization_server_metadata_is_forwarded_and_cached() {
     );
 }
 
+/// Single flight: the lock around the cache is held across the upstream
+/// fetch, so a burst of cold requests costs the authorization server one hit.
+/// The stand-in answers after 500 ms, so the burst arrives while the first
+/// fetch is still running; were the requests to trickle in after it instead,
+/// they would be served from the cache and the test would still pass, so
+/// the delay only gives it the chance to fail, never a cause to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_cold_requests_share_one_upstream_fetch() {
+    let idp = StandIn::start().await;
+    idp.set_metadata_delay(Duration::from_millis(500));
+    let server = TestServer::start_with(idp, |p| p).await;
+    assert_eq!(server.idp.metadata_hits(), 0, "cold: nothing fetched yet");
+    let answers = futures::future::join_all((0..20).map(|i| {
+        let server = &server;
+        async move {
+            let path = if i % 2 == 0 { AS_ROOT } else { AS_MCP };
+            let response = get(server, path).await;
+            (response.status(), response.text().await.unwrap())
+        }
+    }))
+    .await;
+    assert_eq!(
+        server.idp.metadata_hits(),
+        1,
+        "20 concurrent cold requests, one upstream fetch"
+    );
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK);
+        assert_eq!(body, server.idp.metadata_body(), "forwarded verbatim");
+    }
+    assert!(
+        answers.windows(2).all(|pair| pair[0] == pair[1]),
+        "all 20 answers identical"
+    );
+}
+
 #[tokio::test]
 async fn forwarder_serves_the_stale_copy_when_the_upstream_fails() {
     let server = TestServer::start().await;

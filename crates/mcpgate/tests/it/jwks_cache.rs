@@ -25,6 +25,30 @@ fn random_kid_token(server: &TestServer) -> String {
     )
 }
 
+/// Moves tokio's clock, on which the cache measures key-set lifetimes and
+/// refetch slots, forward by `by` without waiting for it.
+///
+/// The clock is paused only while no fetch is in flight, and callers make
+/// sure of that: a paused clock jumps to the next timer whenever the runtime
+/// is idle, and a real loopback fetch does leave it idle at moments, so
+/// reqwest's connect and request timeouts could fire under a fetch that is
+/// doing fine. Skips stay well under the servers' own timers (30 s to read a
+/// request head, idle keep-alive connections included), so no connection is
+/// dropped under a client. (`pause` needs the current-thread runtime,
+/// `#[tokio::test]`'s default.)
+async fn skip(by: Duration) {
+    tokio::time::pause();
+    tokio::time::advance(by).await;
+    tokio::time::resume();
+}
+
+/// A request with a valid token was answered: the start-up fetch has
+/// completed, so its key set is stored and its lifetime is running.
+async fn assert_warm(server: &TestServer) {
+    assert_eq!(status_of(server, &server.token()).await, StatusCode::OK);
+    assert_eq!(server.idp.keys_hits(), 1, "the start-up fetch only");
+}
+
 // --- laziness and single flight -------------------------------------------------
 
 #[tokio::test]
@@ -166,6 +190,62 @@ async fn retired_key_is_dropped_only_by_a_successful_fetch() {
     assert!(!server.idp.jwks().to_string().contains(&old_kid));
 }
 
+// --- the refetch limit at its default ----------------------------------------------------
+
+/// The refetch limit at its real default interval (the other tests use 1 s),
+/// on tokio's clock: seconds pass without being waited for.
+#[tokio::test]
+async fn unknown_kid_refetch_limit_holds_at_the_default_interval() {
+    let interval = JwksConfig::default().refetch_interval;
+    assert_eq!(interval, Duration::from_secs(5), "the README's 5 s");
+    let idp = StandIn::start().await;
+    let cache = JwksCache::new(format!("{}/keys", idp.url()), JwksConfig::default());
+    assert!(cache.key(idp.signer().kid()).await.is_ok());
+    assert_eq!(idp.keys_hits(), 1, "first use fetches");
+    // Leave the first fetch's interval behind.
+    skip(interval).await;
+
+    // An unknown kid triggers one refetch (it started between these instants).
+    let refetch_after = Instant::now();
+    assert_eq!(
+        cache.key("snk_000000000000000001").await.err(),
+        Some(KeyLookupError::UnknownKid)
+    );
+    let refetch_before = Instant::now();
+    assert_eq!(idp.keys_hits(), 2, "one refetch for the unknown kid");
+
+    // A second unknown kid within the interval. The issuer has published it
+    // by now, so a fetch would find it: the lookup waits for the next slot.
+    let kid = idp.rotate().kid().to_owned();
+    let mut second = tokio::spawn({
+        let (cache, kid) = (cache.clone(), kid.clone());
+        async move { cache.key(&kid).await.map(|_| ()) }
+    });
+    // The next slot opens `interval` after the refetch started, so not before
+    // `refetch_after + interval`. Wait on the paused clock until just before
+    // that: with nothing in flight, the idle runtime jumps straight there.
+    // (Were the lookup to fetch at once, that fetch would be the one thing in
+    // flight, and its loopback round trip would finish it first.)
+    tokio::time::pause();
+    let within = refetch_after + interval - Duration::from_millis(1);
+    let early = tokio::time::timeout_at(within, &mut second).await;
+    assert!(early.is_err(), "answered within the interval: {early:?}");
+    assert_eq!(idp.keys_hits(), 2, "no refetch within the interval");
+    assert!(!cache.has_key(&kid));
+
+    // Past the interval the waiting lookup refetches, with the clock running
+    // again before its fetch starts (`advance` hands control back first).
+    let past = (refetch_before + interval).saturating_duration_since(Instant::now());
+    tokio::time::advance(past).await;
+    tokio::time::resume();
+    assert_eq!(second.await.unwrap(), Ok(()), "found after the refetch");
+    assert_eq!(
+        idp.keys_hits(),
+        3,
+        "one refetch once the interval has passed"
+    );
+}
+
 // --- flood ---------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -248,21 +328,17 @@ async fn garbage_jwks_keeps_the_last_good_keys() {
 
 #[tokio::test]
 async fn expired_key_set_keeps_serving_while_the_issuer_is_down() {
-    let idp = StandIn::start().await;
-    let server = TestServer::start_with(idp, |p| {
-        p.jwks_config(
-            test_jwks_config()
-                .with_default_ttl(Duration::from_millis(300))
-                .with_ttl_bounds(Duration::ZERO, Duration::from_secs(3600)),
-        )
+    let ttl = Duration::from_secs(10);
+    let server = TestServer::start_with(StandIn::start().await, |p| {
+        p.jwks_config(test_jwks_config().with_default_ttl(ttl))
     })
     .await;
-    server.idp.wait_for_keys_hits(1).await;
+    assert_warm(&server).await;
     server.idp.set_keys_mode(KeysMode::Error500);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    skip(ttl + Duration::from_secs(1)).await;
     // Past the TTL and the issuer is down: the stale set still answers.
     assert_eq!(status_of(&server, &server.token()).await, StatusCode::OK);
-    // The stale hit scheduled one background refresh.
+    // The stale hit scheduled one background refresh, which fails.
     server.idp.wait_for_keys_hits(2).await;
     assert_eq!(status_of(&server, &server.token()).await, StatusCode::OK);
 }
@@ -391,29 +467,34 @@ async fn lookup_reports_unavailable_then_unknown_kid() {
 
 // --- Cache-Control ------------------------------------------------------------------------
 
-async fn hits_after_ttl(cache_control: Option<&str>) -> usize {
+/// A server whose key-set lifetime is whatever `/keys` says (no clamping),
+/// warmed (see [`assert_warm`]).
+async fn warm_server(cache_control: Option<&str>) -> TestServer {
     let idp = StandIn::start().await;
     idp.set_cache_control(cache_control);
     let server = TestServer::start_with(idp, |p| {
         p.jwks_config(test_jwks_config().with_ttl_bounds(Duration::ZERO, Duration::from_secs(3600)))
     })
     .await;
-    server.idp.wait_for_keys_hits(1).await;
-    tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert_eq!(status_of(&server, &server.token()).await, StatusCode::OK);
-    // Give a background refresh, if any, time to reach the stand-in.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    server.idp.keys_hits()
+    assert_warm(&server).await;
+    server
 }
 
 #[tokio::test]
 async fn cache_control_max_age_sets_the_key_set_lifetime() {
-    let (short, none, long) = tokio::join!(
-        hits_after_ttl(Some("public, max-age=1")),
-        hits_after_ttl(None),
-        hits_after_ttl(Some("max-age=600"))
-    );
-    assert_eq!(short, 2, "max-age=1 expired: refreshed in the background");
-    assert_eq!(none, 1, "default TTL (10 min) still fresh");
-    assert_eq!(long, 1, "max-age=600 still fresh");
+    let none = warm_server(None).await;
+    let long = warm_server(Some("max-age=600")).await;
+    let short = warm_server(Some("public, max-age=1")).await;
+    skip(Duration::from_secs(2)).await;
+
+    // A request to each; only an expired set schedules a background refresh.
+    for server in [&none, &long, &short] {
+        assert_eq!(status_of(server, &server.token()).await, StatusCode::OK);
+    }
+    short.idp.wait_for_keys_hits(2).await;
+    // The other two were asked first: had they scheduled a refresh, it would
+    // have had longer to arrive than the one just seen.
+    assert_eq!(none.idp.keys_hits(), 1, "default TTL (10 min) still fresh");
+    assert_eq!(long.idp.keys_hits(), 1, "max-age=600 still fresh");
+    assert_eq!(short.idp.keys_hits(), 2, "max-age=1 expired: one refresh");
 }

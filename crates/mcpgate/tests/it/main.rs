@@ -6,8 +6,10 @@ mod support;
 
 mod challenges;
 mod env_config;
+mod hardening;
 mod http_surface;
 mod jwks_cache;
+mod protocol_versions;
 mod rmcp_client;
 mod server_api;
 mod sessions;

@@ -138,7 +138,17 @@ async fn rmcp_client_reads_the_resource_and_gets_the_prompt_as_the_caller() {
 async fn rmcp_client_without_a_token_cannot_connect() {
     let server = TestServer::start().await;
     let error = refusal(&server, None).await;
-    assert!(error.contains("Auth") || error.contains("401"), "{error}");
+    // rmcp reports a 401 as `AuthRequired` carrying the challenge it received:
+    // a bare one (no error code) that points at the metadata.
+    assert!(error.contains("AuthRequired"), "{error}");
+    assert!(
+        error.contains(&format!(
+            "resource_metadata=\\\"{}\\\"",
+            server.metadata_url()
+        )),
+        "{error}"
+    );
+    assert!(!error.contains("invalid_token"), "{error}");
 }
 
 #[tokio::test]
@@ -146,7 +156,9 @@ async fn rmcp_client_with_an_expired_token_cannot_connect() {
     let server = TestServer::start().await;
     let expired = server.mint(&with(server.claims(), "exp", json!(now() - 3600)));
     let error = refusal(&server, Some(&expired)).await;
-    assert!(error.contains("Auth") || error.contains("401"), "{error}");
+    assert!(error.contains("AuthRequired"), "{error}");
+    assert!(error.contains("error=\\\"invalid_token\\\""), "{error}");
+    assert!(error.contains("token expired"), "{error}");
 }
 
 #[tokio::test]
@@ -157,8 +169,6 @@ async fn rmcp_client_lacking_a_scope_is_told_insufficient_scope() {
     .await;
     let token = server.mint(&with(server.claims(), "scope", json!("todo:read")));
     let error = refusal(&server, Some(&token)).await;
-    assert!(
-        error.contains("InsufficientScope") || error.contains("403"),
-        "{error}"
-    );
+    assert!(error.contains("InsufficientScope"), "{error}");
+    assert!(error.contains("insufficient_scope"), "{error}");
 }

@@ -11,8 +11,8 @@ use mcpgate::jwks::{JwksCache, JwksConfig};
 use mcpgate::model::ResourceTemplate;
 use mcpgate::verify::{InvalidSettings, JwtVerifier, SigningAlgorithm, VerifierSettings};
 use mcpgate::{
-    AccessToken, Args, Call, McpServer, McpUrl, ProtectedResource, ScalekitProvider, ServeError,
-    State,
+    AccessToken, Args, Call, Context, McpServer, McpUrl, ProtectedResource, ScalekitProvider,
+    ServeError, State,
 };
 use rmcp::model::{CallToolRequestParams, CallToolResult, GetPromptRequestParams, JsonObject};
 use rmcp::service::{RoleClient, RunningService};
@@ -177,6 +177,69 @@ async fn state_reaches_handlers_over_http() {
         "names the type and the fix: {text}"
     );
     client.cancel().await.unwrap();
+}
+
+// --- what a handler sees of the HTTP request -----------------------------------------------
+
+/// A handler can read the request's headers (a trace id, say), but never the
+/// credential: the guard removes `Authorization` once the token is verified.
+#[tokio::test]
+async fn handlers_see_request_headers_but_not_the_authorization_header() {
+    let server = TestServer::start_server(
+        StandIn::start().await,
+        |p| p,
+        |s| {
+            s.tool(
+                "headers",
+                "The HTTP headers this call sees",
+                |ctx: Context| async move {
+                    let Some(headers) = ctx.http_headers() else {
+                        return "no HTTP headers".to_owned();
+                    };
+                    let seen: serde_json::Map<String, Value> = headers
+                        .iter()
+                        .map(|(name, value)| {
+                            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                            (name.as_str().to_owned(), Value::String(value))
+                        })
+                        .collect();
+                    Value::Object(seen).to_string()
+                },
+            )
+        },
+    )
+    .await;
+    let token = server.token();
+    let session = server.open_session(Some(&token)).await;
+    let response = server
+        .in_session(Some(&token), &session)
+        .header("x-trace", "abc")
+        .json(&json!({
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "headers", "arguments": {}},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let message = read_jsonrpc(response).await;
+    let text = message["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a text result: {message}"));
+    let seen: Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("headers as JSON ({e}): {text}"));
+    assert_eq!(
+        seen["x-trace"], "abc",
+        "the handler sees the request's headers"
+    );
+    assert_eq!(seen["mcp-session-id"], session.as_str());
+    assert!(
+        seen.get("authorization").is_none(),
+        "Authorization reached the handler: {seen}"
+    );
+    assert!(!text.contains(&token), "the token reached the handler");
 }
 
 // --- configuration problems at start --------------------------------------------------------

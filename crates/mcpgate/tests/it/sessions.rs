@@ -2,6 +2,9 @@
 //! created them; anyone else presenting the id is told it does not exist.
 
 use http::{StatusCode, header};
+use mcpgate::jwks::JwksCache;
+use mcpgate::verify::{JwtVerifier, SigningAlgorithm, VerifierSettings};
+use mcpgate::{McpUrl, ProtectedResource};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -17,7 +20,7 @@ async fn assert_session_not_found(response: reqwest::Response) {
     assert_eq!(body, session_not_found());
 }
 
-async fn assert_tools_listed(server: &TestServer, token: &str, session: &str) {
+async fn assert_tools_listed(server: &Running, token: &str, session: &str) {
     let response = server.list_tools(Some(token), session).await;
     assert_eq!(response.status(), StatusCode::OK);
     let message = read_jsonrpc(response).await;
@@ -63,6 +66,50 @@ async fn same_user_through_another_client_cannot_use_the_session() {
         json!(now() + 7200),
     );
     assert_tools_listed(&server, &server.mint(&renewed), &session).await;
+}
+
+/// The issuer is part of the owner: two issuers this server trusts may both
+/// have a `usr_1` using client `skc_1`, and they are not the same caller.
+#[tokio::test]
+async fn same_subject_and_client_from_another_issuer_cannot_use_the_session() {
+    let idp = StandIn::start().await;
+    let issuer_a = idp.url().to_owned();
+    let issuer_b = "https://unrelated-issuer.example.com".to_owned();
+    // Both issuers trusted, both signing with the stand-in's keys.
+    let server = Running::start(|mcp_url| {
+        let verifier = JwtVerifier::new(
+            JwksCache::new(format!("{}/keys", idp.url()), test_jwks_config()),
+            VerifierSettings::new(
+                [issuer_a.clone(), issuer_b.clone()],
+                [mcp_url],
+                [SigningAlgorithm::Rs256],
+            ),
+        )
+        .expect("valid settings");
+        let resource = ProtectedResource::builder(McpUrl::parse(mcp_url).unwrap(), verifier)
+            .authorization_server(&issuer_a)
+            .build()
+            .expect("valid resource");
+        scalekit_server::server().auth(resource)
+    })
+    .await;
+    let from_a = with(idp.user_claims(&server.mcp_url), "iss", json!(issuer_a));
+    let from_b = with(from_a.clone(), "iss", json!(issuer_b));
+    let (token_a, token_b) = (idp.mint(&from_a), idp.mint(&from_b));
+    let (mut claims_a, mut claims_b) = (payload_of(&token_a), payload_of(&token_b));
+    assert_ne!(claims_a["iss"], claims_b["iss"]);
+    claims_a.as_object_mut().unwrap().remove("iss");
+    claims_b.as_object_mut().unwrap().remove("iss");
+    assert_eq!(claims_a, claims_b, "the tokens differ only in `iss`");
+
+    // Issuer B's token is valid here: it opens a session of its own.
+    let own = server.open_session(Some(&token_b)).await;
+    assert_tools_listed(&server, &token_b, &own).await;
+
+    let session = server.open_session(Some(&token_a)).await;
+    assert_session_not_found(server.list_tools(Some(&token_b), &session).await).await;
+    // The owner keeps working in the session.
+    assert_tools_listed(&server, &token_a, &session).await;
 }
 
 #[tokio::test]

@@ -323,12 +323,28 @@ rules! {
         } => reject("token expired");
     expired_token_within_leeway_is_accepted: defaults,
         |f| vec![f.minted_with("exp", json!(now() - 30))] => accept();
+    /// Time only moves forward between minting and checking, so this can
+    /// only get further outside the 60 s leeway.
+    expired_token_beyond_the_leeway_is_rejected: defaults,
+        |f| vec![f.minted_with("exp", json!(now() - 120))] => reject("token expired");
     configured_leeway_is_honoured: no_leeway,
         |f| vec![f.minted_with("exp", json!(now() - 5))] => reject("token expired");
     future_nbf_is_rejected: defaults,
         |f| vec![f.minted_with("nbf", json!(now() + 3600))] => reject("token not yet valid");
+    /// An issuer clock 50 s ahead of ours is within the 60 s leeway (and the
+    /// check only gets easier as time passes).
+    nbf_within_the_leeway_is_accepted: defaults,
+        |f| vec![f.minted_with("nbf", json!(now() + 50))] => accept();
+    /// 120 s ahead is outside the leeway; it would take a minute between
+    /// minting and checking to bring it back inside.
+    nbf_beyond_the_leeway_is_rejected: defaults,
+        |f| vec![f.minted_with("nbf", json!(now() + 120))] => reject("token not yet valid");
     future_iat_is_rejected: defaults,
         |f| vec![f.minted_with("iat", json!(now() + 3600))] => reject("token issued in the future");
+    iat_within_the_leeway_is_accepted: defaults,
+        |f| vec![f.minted_with("iat", json!(now() + 50))] => accept();
+    iat_beyond_the_leeway_is_rejected: defaults,
+        |f| vec![f.minted_with("iat", json!(now() + 120))] => reject("token issued in the future");
     string_exp_is_rejected: defaults,
         |f| vec![
             f.minted_with("exp", json!((now() + 3600).to_string())),
@@ -455,14 +471,37 @@ rules! {
 /// The verified-token cache remembers a token, never past its `exp`.
 #[tokio::test]
 async fn a_token_accepted_earlier_is_rejected_once_it_expires() {
-    // Leeway 0 and a token that lives about two seconds: the first check
-    // succeeds (and is remembered), the same token later must not.
+    // Leeway 0, so the token is valid exactly while `now <= exp`. Nothing here
+    // depends on how fast the machine is: an attempt that was too slow to
+    // check the token while it was still valid proves nothing and is retried
+    // with a fresh token, and the rejection is checked only once the wall
+    // clock is past `exp`.
     let fixture = Fixture::start(no_leeway).await;
-    let exp = now() + 2;
-    let token = fixture.minted_with("exp", json!(exp));
-    assert!(fixture.authenticate(&token).await.is_ok());
-    assert!(fixture.authenticate(&token).await.is_ok(), "from the cache");
+    let mut attempts = 0;
+    let (token, exp) = loop {
+        attempts += 1;
+        let exp = now() + 5;
+        let token = fixture.minted_with("exp", json!(exp));
+        let first = fixture.authenticate(&token).await;
+        let again = fixture.authenticate(&token).await;
+        if now() <= exp {
+            // Both checks ran while the token was valid: both must accept.
+            first.unwrap_or_else(|e| panic!("valid token rejected: {e:?}"));
+            again.unwrap_or_else(|e| panic!("valid token rejected from the cache: {e:?}"));
+            break (token, exp);
+        }
+        assert!(
+            attempts < 5,
+            "{attempts} attempts each took over 5 s to check a token"
+        );
+    };
+    // Wait for the wall clock to pass `exp` (bounded, in case it stands still).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while now() <= exp {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock did not pass exp"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let error = fixture.authenticate(&token).await.unwrap_err();

@@ -45,6 +45,7 @@ pub struct ScalekitProvider {
     leeway: Duration,
     verified_token_cache: usize,
     jwks: JwksConfig,
+    allow_insecure_http: bool,
     names: SourceNames,
 }
 
@@ -70,6 +71,7 @@ impl ScalekitProvider {
             leeway: DEFAULT_LEEWAY,
             verified_token_cache: DEFAULT_VERIFIED_TOKEN_CACHE,
             jwks: JwksConfig::default(),
+            allow_insecure_http: false,
             names: SourceNames::default(),
         }
     }
@@ -151,6 +153,17 @@ impl ScalekitProvider {
         self
     }
 
+    /// Accepts an `http://` environment URL on a non-loopback host. Off by
+    /// default: the signing keys and the authorization server's metadata
+    /// would travel in plaintext, so anyone on the path could substitute
+    /// their own keys and mint tokens this server accepts. Only for a trusted
+    /// network (a private test cluster). Loopback (`http://127.0.0.1`,
+    /// `http://localhost`, `http://[::1]`) is always accepted.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     pub(crate) fn named_sources(mut self, names: SourceNames) -> Self {
         self.names = names;
         self
@@ -165,6 +178,14 @@ impl ScalekitProvider {
                 format!("{e}; expected e.g. https://acme.scalekit.com"),
             )
         })?;
+        if !self.allow_insecure_http && !secure_or_loopback(&env) {
+            return Err(ConfigError::new(
+                &names.environment_url,
+                format!(
+                    "`{env}` uses plain http on a non-loopback host, so the signing keys would travel unprotected; use https://, or (trusted networks only) call ScalekitProvider::allow_insecure_http(true)"
+                ),
+            ));
+        }
         let resource_id = self.resource_id.trim();
         if resource_id.is_empty() {
             return Err(ConfigError::new(
@@ -192,11 +213,14 @@ impl ScalekitProvider {
         }
         let resource_issuer = env.join(&format!("resources/{resource_id}"));
         let keys = JwksCache::new(env.join("keys"), self.jwks.clone());
+        // Both issuer forms are one authorization server: a session opened with
+        // one form survives a refreshed token in the other.
         let mut settings = VerifierSettings::new(
             [env.as_str().to_owned(), resource_issuer.clone()],
             [resource_id.to_owned(), mcp_url.as_str().to_owned()],
             [SigningAlgorithm::Rs256],
-        );
+        )
+        .issuer_alias(env.as_str(), resource_issuer.clone());
         settings.leeway = self.leeway;
         settings.verified_token_cache = self.verified_token_cache;
         let verifier = JwtVerifier::new(keys, settings)
@@ -217,6 +241,23 @@ impl ScalekitProvider {
             builder = builder.resource_documentation(docs);
         }
         builder.build()
+    }
+}
+
+/// `https`, or `http` to this machine (`mcpgate dev` serves its
+/// authorization server on loopback without TLS).
+fn secure_or_loopback(env: &EnvironmentUrl) -> bool {
+    let Ok(url) = url::Url::parse(env.as_str()) else {
+        return false;
+    };
+    if url.scheme() == "https" {
+        return true;
+    }
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 

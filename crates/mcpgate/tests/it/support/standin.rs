@@ -59,6 +59,8 @@ struct StandInState {
     keys_hits: AtomicUsize,
     metadata_hits: AtomicUsize,
     metadata_failing: AtomicBool,
+    /// How long the AS metadata endpoint waits before answering.
+    metadata_delay: Mutex<Duration>,
     metadata_body: String,
 }
 
@@ -125,6 +127,7 @@ impl StandIn {
             keys_hits: AtomicUsize::new(0),
             metadata_hits: AtomicUsize::new(0),
             metadata_failing: AtomicBool::new(false),
+            metadata_delay: Mutex::new(Duration::ZERO),
             metadata_body,
         });
         let app = Router::new()
@@ -199,6 +202,12 @@ impl StandIn {
         self.state.metadata_failing.store(failing, Ordering::SeqCst);
     }
 
+    /// Makes the AS metadata endpoint wait this long before each answer (it
+    /// counts the hit first), so that concurrent requests overlap its fetch.
+    pub(crate) fn set_metadata_delay(&self, delay: Duration) {
+        *self.state.metadata_delay.lock().unwrap() = delay;
+    }
+
     /// Raw JWK entries published in front of the real keys.
     pub(crate) fn set_extra_jwks(&self, entries: Vec<Value>) {
         *self.state.extra_jwks.lock().unwrap() = entries;
@@ -228,9 +237,10 @@ impl StandIn {
         self.state.jwks()
     }
 
-    /// Waits until `/keys` was hit at least `n` times (panics after 5 s).
+    /// Waits until `/keys` was hit at least `n` times (panics after 20 s: a
+    /// bound for a broken build, generous for a loaded machine).
     pub(crate) async fn wait_for_keys_hits(&self, n: usize) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while self.keys_hits() < n {
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -310,6 +320,10 @@ async fn keys(State(state): State<Arc<StandInState>>) -> Response {
 
 async fn metadata(State(state): State<Arc<StandInState>>, Path(res): Path<String>) -> Response {
     state.metadata_hits.fetch_add(1, Ordering::SeqCst);
+    let delay = *state.metadata_delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     if res != state.res_id {
         return StatusCode::NOT_FOUND.into_response();
     }
