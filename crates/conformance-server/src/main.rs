@@ -268,6 +268,13 @@ fn server() -> McpServer {
             "Sends three log messages while running",
             with_logging,
         )
+        // 2026-07-28's name for the same diagnostic: it must log nothing
+        // unless the request asks for a level in `_meta`.
+        .tool(
+            "test_logging_tool",
+            "Sends three log messages while running",
+            with_logging,
+        )
         .tool(
             "test_tool_with_progress",
             "Reports progress 0, 50, 100",

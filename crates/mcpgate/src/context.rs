@@ -105,14 +105,24 @@ impl Context {
             .map(|parts| &parts.headers)
     }
 
-    /// Sends a log message to the client, unless it asked for a higher minimum level.
-    /// Delivery is best effort: a client that went away does not fail the handler.
+    /// Sends a log message to the client, unless it asked for a higher minimum
+    /// level: with `logging/setLevel` in a session, or per request in the
+    /// stateless revision (`_meta` `io.modelcontextprotocol/logLevel`, without
+    /// which a 2026-07-28 request gets no log messages at all). Delivery is
+    /// best effort: a client that went away does not fail the handler.
     pub async fn log(&self, level: LogLevel, data: impl Into<Value>) {
-        let minimum = *self
-            .session
-            .log_level
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let minimum = if self.is_stateless() {
+            match self.request.meta.log_level() {
+                Some(requested) => Some(LogLevel::from_rmcp(requested)),
+                None => return,
+            }
+        } else {
+            *self
+                .session
+                .log_level
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
         if minimum.is_some_and(|min| level < min) {
             return;
         }
@@ -120,6 +130,15 @@ impl Context {
         if let Err(e) = self.request.peer.notify_logging_message(param).await {
             tracing::debug!(error = %e, "could not deliver a log message to the client");
         }
+    }
+
+    /// Whether this request speaks a stateless revision (2026-07-28 or later),
+    /// which carries its protocol version in `_meta` instead of a session.
+    fn is_stateless(&self) -> bool {
+        self.request
+            .meta
+            .protocol_version()
+            .is_some_and(|v| v >= rmcp::model::ProtocolVersion::V_2026_07_28)
     }
 
     /// Logs at `debug`.

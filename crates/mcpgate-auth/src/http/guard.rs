@@ -198,6 +198,17 @@ impl Guard {
         // claims, and nothing downstream can forward the raw credential.
         request.headers_mut().remove(AUTHORIZATION);
 
+        if is_stateless(&request)
+            && let Some(method) = request.headers().get("mcp-method")
+            && REMOVED_IN_STATELESS.iter().any(|m| method == *m)
+        {
+            // These exist only with sessions; the revision requires 404 and
+            // "method not found" for them (no body is parsed for it).
+            let mut response = method_not_found();
+            MCP_ENDPOINT.apply(response.headers_mut(), origin.as_ref());
+            return response;
+        }
+
         let session_id = request
             .headers()
             .get(SESSION_HEADER)
@@ -223,8 +234,9 @@ impl Guard {
             // Without auth there is no owner to check; the MCP layer decides.
             (Some(id), None) => self.sessions.touch(id),
             // A POST without a session may create one (`initialize`): hold a
-            // slot before the MCP layer spends memory on it.
-            (None, principal) if request.method() == Method::POST => {
+            // slot before the MCP layer spends memory on it. A request of a
+            // stateless revision (2026-07-28 on) never creates one.
+            (None, principal) if request.method() == Method::POST && !is_stateless(&request) => {
                 match self.sessions.reserve(principal.as_ref()) {
                     Ok(slot) => reservation = Some(slot),
                     Err(refusal) => {
@@ -346,6 +358,39 @@ impl Guard {
             }
         }
     }
+}
+
+/// Whether a request speaks a stateless MCP revision (2026-07-28 or later),
+/// which has no sessions: its `MCP-Protocol-Version` header says so on every
+/// request. (Dates in `YYYY-MM-DD` form compare as strings.)
+fn is_stateless(request: &Request) -> bool {
+    request
+        .headers()
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|version| version >= FIRST_STATELESS_REVISION)
+}
+
+/// The first MCP revision without sessions.
+const FIRST_STATELESS_REVISION: &str = "2026-07-28";
+
+/// Methods the stateless revision removed (they only make sense in a session).
+const REMOVED_IN_STATELESS: [&str; 4] = [
+    "initialize",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+
+/// `404` with JSON-RPC `-32601`, as the stateless revision answers a method
+/// it does not serve.
+fn method_not_found() -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32601, "message": "Method not found"},
+    });
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
 /// The answer to an unknown session and to a foreign one alike (the Python

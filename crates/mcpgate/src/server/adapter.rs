@@ -150,11 +150,11 @@ impl ServerHandler for RmcpAdapter {
         self.shared.info.clone()
     }
 
-    /// Only the revisions this server implements: up to 2025-11-25. The
-    /// 2026-07-28 revision removes sessions and adds `server/discover`, which
-    /// mcpgate's session binding does not cover yet.
+    /// The session-era revisions (2024-11-05 to 2025-11-25) and the stateless
+    /// 2026-07-28: rmcp's Streamable HTTP service routes a 2026-07-28 request
+    /// without a session, and the guard authenticates it on its own.
     fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
-        std::borrow::Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25))
+        std::borrow::Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2026_07_28))
     }
 
     async fn list_tools(

@@ -13,5 +13,6 @@ mod protocol_versions;
 mod rmcp_client;
 mod server_api;
 mod sessions;
+mod stateless;
 mod stdio;
 mod token_validation;

@@ -3,9 +3,10 @@
 //! asked; a newer one gets the newest the server has. Later requests carry
 //! the negotiated version in `MCP-Protocol-Version`.
 //!
-//! The 2026-07-28 revision (no `initialize`, no sessions) is issue 9's; until
-//! then 2025-11-25 is the newest, and a client asking for anything later is
-//! answered with it.
+//! 2025-11-25 is the newest revision with `initialize`, so a client asking
+//! for anything later in the handshake is answered with it. The stateless
+//! 2026-07-28 revision has no handshake: its negotiation (`server/discover`,
+//! the version in each request) is tested in `stateless.rs`.
 
 use http::StatusCode;
 use serde_json::{Value, json};
