@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Runs the official MCP conformance suite (@modelcontextprotocol/conformance,
 # pinned with Node 22 in package-lock.json) against the conformance-server
-# fixture, which is written with mcpgate's public API. Fails on any failed check.
+# fixture, which is written with mcpgate's public API.
+#
+# Fails on any failed or warning check and whenever the totals differ from
+# expected.txt (scenarios run, passed checks per scenario and in all, failed and
+# warning checks): check_totals.py counts every check from the suite's
+# per-scenario checks.json files, because the suite's own summary line and exit
+# code leave warnings out. CONFORMANCE_WRITE_EXPECTED=1 rewrites expected.txt
+# from the run instead (after a deliberate change such as a new suite version).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -33,8 +40,10 @@ done
 
 cd "$here"
 out="$root/target/conformance-output.txt"
+results="$root/target/conformance-results"
+rm -rf "$results"
 set +e
-npx conformance server --url "http://127.0.0.1:$port/mcp" --suite all >"$out" 2>&1
+npx conformance server --url "http://127.0.0.1:$port/mcp" --suite all --output-dir "$results" >"$out" 2>&1
 status=$?
 set -e
 # The per-scenario summary, then the suite's own total line.
@@ -42,4 +51,10 @@ sed -n '/=== SUMMARY ===/,$p' "$out"
 if [ "$status" -ne 0 ]; then
   echo "conformance suite failed (exit $status); full output in $out" >&2
   exit "$status"
+fi
+write=()
+if [ -n "${CONFORMANCE_WRITE_EXPECTED:-}" ]; then write=(--write); fi
+if ! python3 "$here/check_totals.py" "$here/expected.txt" "$results" "$out" ${write[@]+"${write[@]}"}; then
+  echo "conformance totals differ from $here/expected.txt; per-scenario results in $results, output in $out" >&2
+  exit 1
 fi

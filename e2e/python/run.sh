@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Python end-to-end test: the official MCP Python SDK (pinned in
-# requirements.txt) against `mcpgate dev`.
+# Python end-to-end test: the official MCP Python SDK (locked with hashes in
+# requirements.txt, compiled from requirements.in) against `mcpgate dev`.
 #
 #   bash e2e/python/run.sh [extra pytest args]
 #
-# Creates the virtualenv <repo>/target/py-e2e-venv if missing, installs the
-# pinned requirements into it, builds target/debug/mcpgate (unless MCPGATE_BIN
-# names a binary to use instead) and runs pytest on this directory. Exits
-# non-zero when anything fails. PYTHON picks the interpreter (default python3).
+# Whenever requirements.txt changed since the last install (or the virtualenv
+# <repo>/target/py-e2e-venv is missing), creates the virtualenv afresh and
+# installs the lock with --require-hashes --no-deps --only-binary :all: (every
+# file checked against its sha256, nothing installed that the lock does not
+# name, nothing built from source), then `pip check` fails the run if the lock
+# misses a dependency. Builds target/debug/mcpgate (unless MCPGATE_BIN names a
+# binary to use instead) and runs pytest on this directory. Exits non-zero when
+# anything fails. PYTHON picks the interpreter (default python3; the lock is
+# for Python 3.11 on Linux x86_64).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -35,20 +40,28 @@ ensure_venv_support() {
   apt-get install -y -qq "python$ver-venv" >/dev/null 2>&1 || apt-get install -y -qq python3-venv >/dev/null
 }
 
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+# (Re)create the virtualenv and install the lock whenever requirements.txt
+# changed since the last successful install: a fresh virtualenv, so nothing an
+# older, looser requirements file brought in survives.
+stamp="$venv/.e2e-requirements.sha256"
+want="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -m pip --version >/dev/null 2>&1 \
+  || [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   ensure_venv_support
   log "creating virtualenv $venv"
   rm -rf "$venv"
   mkdir -p "$(dirname "$venv")"
   "$python" -m venv "$venv"
-fi
-
-# Reinstall only when requirements.txt changed since the last successful install.
-stamp="$venv/.e2e-requirements.sha256"
-want="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  log "installing $here/requirements.txt"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
+  log "installing $here/requirements.txt (hash-checked, no unlisted dependencies)"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    --require-hashes --no-deps --only-binary :all: -r "$here/requirements.txt"
+  # --no-deps installs exactly the lock; pip check proves it is complete (every
+  # requirement of every installed package, for this interpreter, is installed
+  # at a version that satisfies it).
+  if ! "$venv/bin/python" -m pip check --disable-pip-version-check; then
+    log "requirements.txt is not a complete lock for $("$venv/bin/python" -V 2>&1): regenerate it from requirements.in"
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
 

@@ -32,7 +32,7 @@ import pytest
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import INTERNAL_ERROR, Implementation, TextContent
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_MODERN_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "mcpgate"
@@ -45,7 +45,10 @@ EXPECTED_TOOLS = {"auth_status", "protected_action", "inspect_token"}
 # Both ways the SDK can open a connection: "legacy" is the `initialize`
 # handshake; "auto" (the SDK's default) first probes `server/discover` of the
 # 2026 protocol and falls back to `initialize` when the server is older.
+# mcpgate serves 2026-07-28, so "auto" must end up there: stateless, every
+# request authenticated on its own, no session.
 MODES = ["legacy", "auto"]
+EXPECTED_VERSION = {"legacy": HANDSHAKE_PROTOCOL_VERSIONS[-1], "auto": LATEST_MODERN_VERSION}
 
 
 # --------------------------------------------------------------------------
@@ -278,7 +281,7 @@ def test_sdk_with_bearer_token(dev_server: DevServer, mode: str) -> None:
         with anyio.fail_after(SCENARIO_TIMEOUT_S):
             async with recorder.http_client({"Authorization": f"Bearer {dev_server.token}"}) as http:
                 async with sdk_client(dev_server.mcp_url, http, mode) as client:
-                    assert client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS, client.protocol_version
+                    assert client.protocol_version == EXPECTED_VERSION[mode], client.protocol_version
                     assert client.server_info is not None and client.server_info.name == SERVER_NAME
 
                     # Tools
@@ -348,6 +351,11 @@ def test_sdk_with_bearer_token(dev_server: DevServer, mode: str) -> None:
     assert posts and all(ex.url == dev_server.mcp_url for ex in posts)
     if mode == "legacy":
         assert all(ex.status is None or ex.status < 300 for ex in recorder.exchanges), recorder.exchanges
+    else:
+        # 2026-07-28 has no sessions: nothing to bind, nothing to delete.
+        assert not any(ex.session_id for ex in recorder.exchanges), recorder.exchanges
+        assert not any(ex.method == "DELETE" for ex in recorder.exchanges), recorder.exchanges
+        return
 
     # Leaving the client sent DELETE for its session, so the session is gone.
     session_ids = {ex.session_id for ex in recorder.exchanges if ex.session_id}

@@ -3,7 +3,7 @@
 // Approve or Deny sends back to the application.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -17,6 +17,28 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'target', 'e2e-artifacts');
 const CLIENT_NAME = 'Acme Notes (e2e)';
 const SCOPES = ['openid', 'mcp:tools', 'offline_access'];
+
+/**
+ * Fails (never skips) when there is no Chromium to drive, however the test was
+ * started (`bash e2e/run.sh` installs it first; `node --test` does not), so a
+ * missing browser can never pass as a green run.
+ */
+function requireChromium() {
+  let problem;
+  try {
+    if (!statSync(CHROMIUM).isFile()) problem = 'is not a file';
+    else accessSync(CHROMIUM, fsConstants.X_OK);
+  } catch (e) {
+    problem = e.code === 'ENOENT' ? 'does not exist' : `is not usable (${e.code ?? e.message})`;
+  }
+  if (problem) {
+    assert.fail(
+      `Chromium ${CHROMIUM} ${problem}, so the consent page cannot be tested. Install Debian's chromium ` +
+        `(as root: apt-get update && apt-get install -y chromium; \`bash e2e/run.sh\` does this itself when ` +
+        `run as root) or point CHROMIUM_PATH at a Chromium executable.`,
+    );
+  }
+}
 
 function pkcePair() {
   const verifier = randomBytes(32).toString('base64url');
@@ -77,13 +99,18 @@ async function captureRedirect(page, redirectUri) {
   return captured;
 }
 
-describe('consent page in Chromium', { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing (apt-get install chromium)` }, () => {
+test('Chromium is installed', () => {
+  requireChromium();
+});
+
+describe('consent page in Chromium', () => {
   let server;
   let context;
   let profileDir;
   let redirectUri;
 
   before(async () => {
+    requireChromium();
     server = await startDevServer();
     redirectUri = `http://127.0.0.1:${await unusedPort()}/callback`;
     profileDir = mkdtempSync(join(tmpdir(), 'mcpgate-e2e-chromium-'));

@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
-use http::header::{AUTHORIZATION, ORIGIN};
+use http::header::{AUTHORIZATION, CONNECTION, ORIGIN};
 use http::{HeaderValue, Method, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -129,7 +129,21 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let guard = self.guard.clone();
-        Box::pin(async move { Ok(guard.run(request, inner).await) })
+        let has_body = has_body(&request);
+        Box::pin(async move {
+            let mut response = guard.run(request, inner).await;
+            let forwarded = response.extensions_mut().remove::<Forwarded>().is_some();
+            if has_body && !forwarded {
+                // Refused before its body was read: the unread rest of the body
+                // would be taken for the next request on this connection, so the
+                // connection ends here, and the client is told so (a client that
+                // reuses it would otherwise see it drop without an answer).
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok(response)
+        })
     }
 }
 
@@ -328,6 +342,8 @@ impl Guard {
             self.sessions.forget(id);
         }
         MCP_ENDPOINT.apply(response.headers_mut(), origin.as_ref());
+        // The inner service had the request, body included.
+        response.extensions_mut().insert(Forwarded);
         response
     }
 
@@ -358,6 +374,21 @@ impl Guard {
             }
         }
     }
+}
+
+/// Marks a response of the inner service (which read the request's body),
+/// as opposed to a refusal the guard made itself.
+#[derive(Clone, Copy)]
+struct Forwarded;
+
+/// Whether the request has a body (which a refusal leaves unread).
+fn has_body(request: &Request) -> bool {
+    let headers = request.headers();
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
 }
 
 /// Whether a request speaks a stateless MCP revision (2026-07-28 or later),

@@ -410,3 +410,28 @@ async fn challenge_values_are_quoted_strings() {
     );
     assert_eq!(params[2], ("scope".to_owned(), scopes.join(" ")));
 }
+
+#[tokio::test]
+async fn a_refused_request_with_an_unread_body_closes_its_connection_openly() {
+    // A 401 is sent before the body is read; the connection cannot be reused
+    // after that, and a client must be told so rather than find it dropped.
+    let server = TestServer::start().await;
+    let refused = server
+        .post(None)
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refused
+            .headers()
+            .get(header::CONNECTION)
+            .map(|v| v.to_str().unwrap()),
+        Some("close")
+    );
+    // An accepted request keeps its connection.
+    let accepted = server.initialize(Some(&server.token())).await;
+    assert_eq!(accepted.status(), StatusCode::OK);
+    assert!(accepted.headers().get(header::CONNECTION).is_none());
+}
