@@ -42,13 +42,18 @@ SCENARIO_TIMEOUT_S = 60.0
 
 SERVER_NAME = "My Scalekit Protected Server"
 EXPECTED_TOOLS = {"auth_status", "protected_action", "inspect_token"}
-# Both ways the SDK can open a connection: "legacy" is the `initialize`
+# The three ways the SDK can open a connection: "legacy" is the `initialize`
 # handshake; "auto" (the SDK's default) first probes `server/discover` of the
-# 2026 protocol and falls back to `initialize` when the server is older.
+# 2026 protocol and falls back to `initialize` when the server is older;
+# "2026-07-28" adopts that revision without a probe.
 # mcpgate serves 2026-07-28, so "auto" must end up there: stateless, every
 # request authenticated on its own, no session.
-MODES = ["legacy", "auto"]
-EXPECTED_VERSION = {"legacy": HANDSHAKE_PROTOCOL_VERSIONS[-1], "auto": LATEST_MODERN_VERSION}
+MODES = ["legacy", "auto", "2026-07-28"]
+EXPECTED_VERSION = {
+    "legacy": HANDSHAKE_PROTOCOL_VERSIONS[-1],
+    "auto": LATEST_MODERN_VERSION,
+    "2026-07-28": LATEST_MODERN_VERSION,
+}
 
 
 # --------------------------------------------------------------------------
@@ -282,7 +287,10 @@ def test_sdk_with_bearer_token(dev_server: DevServer, mode: str) -> None:
             async with recorder.http_client({"Authorization": f"Bearer {dev_server.token}"}) as http:
                 async with sdk_client(dev_server.mcp_url, http, mode) as client:
                     assert client.protocol_version == EXPECTED_VERSION[mode], client.protocol_version
-                    assert client.server_info is not None and client.server_info.name == SERVER_NAME
+                    if mode != "2026-07-28":
+                        # A pinned mode adopts the version without a discovery
+                        # round trip, so the client learns no server info.
+                        assert client.server_info is not None and client.server_info.name == SERVER_NAME
 
                     # Tools
                     tools = {t.name: t for t in (await client.list_tools()).tools}
@@ -384,8 +392,10 @@ def test_sdk_without_token_is_refused_with_401(dev_server: DevServer, mode: str)
     async def scenario() -> None:
         with anyio.fail_after(SCENARIO_TIMEOUT_S):
             async with recorder.http_client() as http:
-                async with sdk_client(dev_server.mcp_url, http, mode):
-                    pass
+                async with sdk_client(dev_server.mcp_url, http, mode) as client:
+                    # A pinned 2026-07-28 client sends nothing until its first
+                    # request; the others are refused while connecting.
+                    await client.list_tools()
 
     with pytest.raises(BaseException) as excinfo:
         anyio.run(scenario)
@@ -450,8 +460,10 @@ def test_sdk_with_tampered_token_is_refused(dev_server: DevServer, mode: str) ->
     async def scenario() -> None:
         with anyio.fail_after(SCENARIO_TIMEOUT_S):
             async with recorder.http_client({"Authorization": f"Bearer {bad}"}) as http:
-                async with sdk_client(dev_server.mcp_url, http, mode):
-                    pass
+                async with sdk_client(dev_server.mcp_url, http, mode) as client:
+                    # A pinned 2026-07-28 client sends nothing until its first
+                    # request; the others are refused while connecting.
+                    await client.list_tools()
 
     with pytest.raises(BaseException) as excinfo:
         anyio.run(scenario)
