@@ -18,7 +18,8 @@ use tokio::time::Instant;
 use crate::load::{self, LoadSpec, TokenSlot, Window, process_tree_rss_kib};
 use crate::proto::{Connection, Target, open_session, simple_request};
 use crate::results::{
-    ColdStart, Machine, Memory, Results, Rotation, RunConfig, SystemInfo, ThroughputRun, VerifyCost,
+    ColdStart, Machine, Memory, Results, Rotation, RunConfig, SourceTree, SystemInfo,
+    ThroughputRun, VerifyCost,
 };
 use crate::stats::median;
 use crate::system::{self, Environment, Kind, Running, System, wait_ready};
@@ -181,32 +182,6 @@ async fn versions(opts: &Options) -> BTreeMap<String, String> {
     if let Some(s) = output_of(Command::new("rustc").arg("--version")).await {
         v.insert("rustc".into(), s);
     }
-    let git = |args: &[&str]| {
-        let mut c = Command::new("git");
-        c.arg("-C").arg(&opts.repo_root).args(args);
-        c
-    };
-    if let Some(rev) = output_of(&mut git(&["rev-parse", "--short=12", "HEAD"])).await {
-        let dirty = output_of(&mut git(&[
-            "status",
-            "--porcelain",
-            "--",
-            "src",
-            "crates",
-            "Cargo.toml",
-            "Cargo.lock",
-        ]))
-        .await
-        .is_some_and(|s| !s.is_empty());
-        v.insert(
-            "mcpgate git rev".into(),
-            if dirty {
-                format!("{rev} (with uncommitted changes in src/, crates/ or Cargo.*)")
-            } else {
-                rev
-            },
-        );
-    }
     for crate_name in ["rmcp", "axum", "hyper", "tokio", "jsonwebtoken"] {
         if let Some(ver) = lock_version(&opts.repo_root, crate_name) {
             v.insert(format!("{crate_name} (crate)"), ver);
@@ -224,6 +199,73 @@ async fn versions(opts: &Options) -> BTreeMap<String, String> {
         }
     }
     v
+}
+
+/// The commit of the checkout at `repo_root` and whether its work tree is
+/// clean (`git status --porcelain` prints nothing). Never fails: outside a git
+/// checkout, or without git, the commit stays unknown and `error` says why.
+pub fn source_tree(repo_root: &Path) -> SourceTree {
+    let git = |args: &[&str]| -> Result<String, String> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(repo_root)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "`git {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    let unknown = |error: String| SourceTree {
+        error: Some(error),
+        ..SourceTree::default()
+    };
+    let toplevel = match git(&["rev-parse", "--show-toplevel"]) {
+        Ok(t) => PathBuf::from(t.trim()),
+        Err(e) => return unknown(format!("not a git checkout ({e})")),
+    };
+    // A copy of the sources unpacked inside some other repository is not a
+    // checkout of this one: that repository's commit would say nothing.
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    if canonical(&toplevel) != canonical(repo_root) {
+        return unknown(format!(
+            "not a git checkout: {} lies inside the repository at {}",
+            repo_root.display(),
+            toplevel.display()
+        ));
+    }
+    let commit = match git(&["rev-parse", "HEAD"]) {
+        Ok(c) => c.trim().to_owned(),
+        Err(e) => return unknown(e),
+    };
+    match git(&["status", "--porcelain"]) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            SourceTree {
+                commit: Some(commit),
+                clean: Some(lines.is_empty()),
+                changes: lines
+                    .iter()
+                    .take(SourceTree::MAX_CHANGES)
+                    .map(|l| (*l).to_owned())
+                    .collect(),
+                changed_paths: lines.len(),
+                error: None,
+            }
+        }
+        Err(e) => SourceTree {
+            commit: Some(commit),
+            error: Some(e),
+            ..SourceTree::default()
+        },
+    }
 }
 
 /// The running authorization server.
@@ -307,6 +349,35 @@ impl AuthServer {
     }
 }
 
+impl AuthServer {
+    /// `count` distinct tokens in one request (subjects `{subject}_{i}`).
+    async fn mint_many(&self, subject: &str, count: usize) -> anyhow::Result<Vec<String>> {
+        let (status, body) = simple_request(
+            self.addr,
+            http::Method::GET,
+            &format!("/bench/mint?sub={subject}&count={count}"),
+            // Thousands of RS256 signatures, on a machine that may be busy.
+            Duration::from_secs(120),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("minting {count} tokens: {e}"))?;
+        if status != 200 {
+            bail!(
+                "minting {count} tokens: HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        let tokens: Vec<String> = String::from_utf8_lossy(&body)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if tokens.len() != count {
+            bail!("asked bench-as for {count} tokens, got {}", tokens.len());
+        }
+        Ok(tokens)
+    }
+}
+
 fn subject(i: usize) -> String {
     format!("usr_bench_{i:02}")
 }
@@ -327,6 +398,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         },
         ..Results::default()
     };
+    results.source = Some(source_tree(&opts.repo_root));
     results.versions = versions(opts).await;
     let systems: Vec<System> = if opts.only.is_empty() {
         system::all()
@@ -416,7 +488,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         .iter()
         .any(|s| s.kind == Kind::FastMcp { workers: 1 })
     {
-        match fastmcp_verify(opts, &auth, &env, &worker_tokens[0]).await {
+        match fastmcp_verify(opts, &auth, &env).await {
             Ok(v) => results.verify.push(v),
             Err(e) => results
                 .harness_errors
@@ -767,40 +839,58 @@ fn criterion_verify(dir: &Path) -> VerifyCost {
     }
 }
 
+/// FastMCP's verification cost, from `bench/fastmcp_verify.py`: a new token
+/// each time (distinct tokens minted here, each verified once), the same token
+/// again, and the first verification of a fresh provider.
 async fn fastmcp_verify(
     opts: &Options,
     auth: &AuthServer,
     env: &Environment,
-    token: &str,
 ) -> anyhow::Result<VerifyCost> {
-    let (cached_n, first_n) = if opts.smoke {
-        ("300", "10")
+    let (distinct, repeat_n, first_n) = if opts.smoke {
+        (300, 300, 10)
     } else {
-        ("3000", "100")
+        (3000, 3000, 100)
     };
+    // One more than measured: the script warms its provider's key with the first.
+    let tokens = auth.mint_many("usr_bench_verify", distinct + 1).await?;
     let mut cmd = Command::new(opts.venv.join("bin/python"));
     cmd.arg(opts.repo_root.join("bench/fastmcp_verify.py"))
         .args([
             auth.env_url.as_str(),
             auth.resource_id.as_str(),
             &format!("http://127.0.0.1:{}", env.port),
-            token,
-            cached_n,
-            first_n,
+            &repeat_n.to_string(),
+            &first_n.to_string(),
         ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await??;
+    let out = tokio::task::spawn_blocking(move || -> std::io::Result<std::process::Output> {
+        use std::io::Write as _;
+        let mut child = cmd.spawn()?;
+        // The script reads all of its input before it prints anything.
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        stdin.write_all((tokens.join("\n") + "\n").as_bytes())?;
+        drop(stdin);
+        child.wait_with_output()
+    })
+    .await??;
     if !out.status.success() {
         bail!("fastmcp_verify.py failed ({})", out.status);
     }
     let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let new_n = json["new_token_n"].as_u64().unwrap_or(0);
+    if new_n != distinct as u64 {
+        bail!("fastmcp_verify.py measured {new_n} distinct tokens, expected {distinct}");
+    }
     Ok(VerifyCost {
         system: "fastmcp".to_owned(),
-        cached_us: json["cached_us"].as_f64(),
-        repeat_token_us: None,
+        cached_us: json["new_token_us"].as_f64(),
+        repeat_token_us: json["repeat_token_us"].as_f64(),
         first_with_fetch_us: json["first_with_fetch_us"].as_f64(),
         method: format!(
-            "bench/fastmcp_verify.py: mean of {cached_n} ScalekitProvider.verify_token calls with the key cached (FastMCP re-verifies every request; it has no verified-token cache); mean of {first_n} first calls of fresh providers (JWKS fetch included)"
+            "bench/fastmcp_verify.py: ScalekitProvider.verify_token with the key cached, mean over {distinct} distinct tokens each verified once (a new token each time) and mean of {repeat_n} verifications of one token (the same token again); mean of {first_n} first calls of fresh providers (JWKS fetch included)"
         ),
     })
 }
@@ -833,4 +923,42 @@ pub fn problems(results: &Results) -> Vec<String> {
         }
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_tree_outside_a_checkout_is_unknown_not_an_error() {
+        let dir = std::env::temp_dir().join(format!("mcpgate-bench-nogit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Not a repository itself; if a parent is one, that is "not a git
+        // checkout" of this directory either.
+        let tree = source_tree(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(tree.commit, None);
+        assert_eq!(tree.clean, None);
+        let error = tree.error.unwrap();
+        assert!(error.starts_with("not a git checkout"), "{error}");
+    }
+
+    #[test]
+    fn source_tree_of_this_repository() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let tree = source_tree(root);
+        if !root.join(".git").exists() {
+            assert_eq!(tree.commit, None);
+            return;
+        }
+        let commit = tree.commit.expect("a commit in a git checkout");
+        assert_eq!(commit.len(), 40, "{commit}");
+        assert!(commit.bytes().all(|b| b.is_ascii_hexdigit()), "{commit}");
+        let clean = tree.clean.expect("git status ran");
+        assert_eq!(clean, tree.changed_paths == 0);
+        assert_eq!(
+            tree.changes.len(),
+            tree.changed_paths.min(SourceTree::MAX_CHANGES)
+        );
+    }
 }

@@ -14,14 +14,18 @@
 //! Modules: [`args`] (flag parsing), [`proto`] (a minimal MCP client over
 //! hyper), [`load`] (the closed-loop load generator), [`stats`] (quantiles),
 //! [`results`] (the JSON schema), [`report`] (Markdown), [`svg`] (the chart),
-//! [`system`] (spawning servers under test), [`driver`] (the whole run).
+//! [`system`] (spawning servers under test), [`driver`] (the whole run),
+//! [`soak`] (the soak run: minutes of load through key rotations and JWKS
+//! outages) and [`keys_outage`] (`bench-as`'s JWKS outage switch).
 
 pub mod args;
 pub mod driver;
+pub mod keys_outage;
 pub mod load;
 pub mod proto;
 pub mod report;
 pub mod results;
+pub mod soak;
 pub mod stats;
 pub mod svg;
 pub mod system;

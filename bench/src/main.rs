@@ -3,9 +3,12 @@
 //! ```text
 //! mcpgate-bench run [--smoke] [--only mcpgate,fastmcp] [--duration S] [--warmup S]
 //! mcpgate-bench report --json bench/results/DATE.json [--md BENCHMARKS.md]
+//! mcpgate-bench soak [--duration S] [--connections N] [--out-dir DIR] [--md PATH]
+//! mcpgate-bench soak-report [--json bench/results/soak-DATE.json] [--md BENCHMARKS.md]
 //! ```
 //! Usually started by `bash bench/run.sh`, which builds, prepares FastMCP's
-//! virtualenv and runs the Criterion bench first.
+//! virtualenv and runs the Criterion bench first; the soak by `bash bench/soak.sh`
+//! (see `mcpgate_bench::soak`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,6 +18,7 @@ use anyhow::Context as _;
 use mcpgate_bench::args::Flags;
 use mcpgate_bench::driver::{self, Options};
 use mcpgate_bench::results::Results;
+use mcpgate_bench::soak::{self, SoakOptions};
 use mcpgate_bench::{report, svg};
 
 fn repo_root() -> PathBuf {
@@ -51,6 +55,9 @@ fn write_outputs(results: &Results, json: &Path, md: &Path, root: &Path) -> anyh
         &relative(json, md_dir),
         analysis.as_deref(),
     );
+    // The soak section is written by `soak`, not by this report: keep it.
+    let old = std::fs::read_to_string(md).ok();
+    let text = soak::keep_section(old.as_deref(), text);
     std::fs::write(md, text).with_context(|| format!("writing {}", md.display()))?;
     eprintln!(
         "wrote {} and {} (from {})",
@@ -116,6 +123,66 @@ fn report_only(flags: &Flags) -> anyhow::Result<()> {
     write_outputs(&results, &json, &md, &root)
 }
 
+/// `soak`: the soak run, its results file and the soak section of the Markdown.
+async fn soak_run(flags: &Flags) -> anyhow::Result<bool> {
+    let root = flags
+        .get("repo-root")
+        .map(PathBuf::from)
+        .unwrap_or_else(repo_root);
+    let target = target_dir(&root);
+    let opts = SoakOptions {
+        bin_dir: std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| target.join("release")),
+        out_dir: flags
+            .get("out-dir")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("bench/results")),
+        markdown: flags
+            .get("md")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("BENCHMARKS.md")),
+        log_dir: target.join("soak-logs"),
+        duration: match flags.get("duration") {
+            Some(d) => Duration::from_secs_f64(d.parse().context("--duration")?),
+            None => soak::DEFAULT_DURATION,
+        },
+        connections: flags
+            .parse_or("connections", soak::DEFAULT_CONNECTIONS)
+            .map_err(anyhow::Error::msg)?,
+        repo_root: root,
+    };
+    std::fs::create_dir_all(&opts.out_dir)?;
+    let results = soak::run(&opts).await?;
+    let json = opts.out_dir.join(format!("soak-{}.json", results.date));
+    std::fs::write(&json, serde_json::to_string_pretty(&results)? + "\n")
+        .with_context(|| format!("writing {}", json.display()))?;
+    eprintln!("wrote {}", json.display());
+    let newest = soak::newest_results(&opts.out_dir).unwrap_or(json);
+    soak::write_section(&newest, &opts.markdown)?;
+    soak::print_summary(&results);
+    Ok(results.passed())
+}
+
+/// `soak-report`: regenerates the soak section from a soak results file.
+fn soak_report(flags: &Flags) -> anyhow::Result<()> {
+    let root = flags
+        .get("repo-root")
+        .map(PathBuf::from)
+        .unwrap_or_else(repo_root);
+    let json = match flags.get("json") {
+        Some(j) => PathBuf::from(j),
+        None => soak::newest_results(&root.join("bench/results"))
+            .context("no bench/results/soak-*.json; run bash bench/soak.sh")?,
+    };
+    let md = flags
+        .get("md")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("BENCHMARKS.md"));
+    soak::write_section(&json, &md)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -130,9 +197,12 @@ async fn main() -> ExitCode {
     let outcome = match command.as_str() {
         "run" => run(&flags).await,
         "report" => report_only(&flags).map(|()| true),
+        "soak" => soak_run(&flags).await,
+        "soak-report" => soak_report(&flags).map(|()| true),
         _ => {
             eprintln!(
-                "usage: mcpgate-bench run [--smoke] [--only IDS] | report --json PATH [--md PATH]"
+                "usage: mcpgate-bench run [--smoke] [--only IDS] | report --json PATH [--md PATH]\n       \
+                 | soak [--duration S] [--connections N] [--out-dir DIR] [--md PATH] | soak-report [--json PATH] [--md PATH]"
             );
             return ExitCode::from(2);
         }

@@ -16,6 +16,10 @@ pub struct Results {
     pub mode: String,
     /// Wall-clock time of the whole driver run, seconds.
     pub wall_seconds: f64,
+    /// The commit the benchmark ran on and whether the work tree was clean;
+    /// `None` in results files written before this was recorded.
+    #[serde(default)]
+    pub source: Option<SourceTree>,
     /// Hardware and OS.
     pub machine: Machine,
     /// Versions of everything measured.
@@ -38,6 +42,32 @@ pub struct Results {
     pub rotation: Vec<Rotation>,
     /// Anything that went wrong in the harness itself.
     pub harness_errors: Vec<String>,
+}
+
+/// What was measured: the repository's commit and the state of its work tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceTree {
+    /// `git rev-parse HEAD`; `None` when the benchmark did not run in a git
+    /// checkout (or git could not be run), with the reason in `error`.
+    pub commit: Option<String>,
+    /// Whether `git status --porcelain` printed nothing: no modified, staged or
+    /// untracked (not ignored) file anywhere in the tree. `None` when unknown.
+    pub clean: Option<bool>,
+    /// What `git status --porcelain` printed, one entry per path (at most
+    /// [`SourceTree::MAX_CHANGES`]; `changed_paths` counts them all).
+    #[serde(default)]
+    pub changes: Vec<String>,
+    /// Number of paths `git status --porcelain` listed.
+    #[serde(default)]
+    pub changed_paths: usize,
+    /// Why `commit` or `clean` is unknown.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl SourceTree {
+    /// Most `git status --porcelain` lines kept in `changes`.
+    pub const MAX_CHANGES: usize = 100;
 }
 
 /// Hardware and OS.
@@ -162,9 +192,12 @@ pub struct Memory {
 pub struct VerifyCost {
     /// System id.
     pub system: String,
-    /// Key already cached, full check (signature included), microseconds.
+    /// A token the verifier has not seen before, key already cached: the full
+    /// check (signature included), microseconds.
     pub cached_us: Option<f64>,
-    /// The same token again, answered from a verified-token cache (mcpgate's default), microseconds.
+    /// The same token verified again and again, key cached (mcpgate answers it
+    /// from its default verified-token cache), microseconds. `None` when it
+    /// was not measured; the report then says so and never fills it in.
     pub repeat_token_us: Option<f64>,
     /// First verification of a fresh verifier, JWKS fetch included, microseconds.
     pub first_with_fetch_us: Option<f64>,

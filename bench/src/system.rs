@@ -12,6 +12,16 @@ use tokio::time::Instant;
 
 use crate::proto::{Connection, Failure, Target, call_add, open_session};
 
+/// `bench-server --rate-limit` for the mcpgate systems: requests per second
+/// (and burst) per principal, far above what any run sends, so mcpgate's
+/// limiter runs on every request but never refuses one (its default, 50 per
+/// second, would turn a closed-loop run into 429s).
+pub const MCPGATE_RATE_LIMIT: &str = "10000000";
+/// `bench-server --max-sessions` for the mcpgate systems: sessions per
+/// principal and in all, far above the memory measurement's 1,000 over 16
+/// principals (mcpgate's default allows 16 per principal).
+pub const MCPGATE_MAX_SESSIONS: &str = "1000000";
+
 /// What kind of server a system is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -237,6 +247,21 @@ impl Environment {
                         self.resource_id.clone(),
                     ]);
                     shown.push_str(" --env-url $ENV --resource-id $RES");
+                }
+                if matches!(
+                    kind,
+                    Kind::Mcpgate | Kind::McpgateNoTokenCache | Kind::McpgateNoAuth
+                ) {
+                    // Far above anything the load sends (see bench-server's docs).
+                    let limits = [
+                        "--rate-limit",
+                        MCPGATE_RATE_LIMIT,
+                        "--max-sessions",
+                        MCPGATE_MAX_SESSIONS,
+                    ];
+                    args.extend(limits.iter().map(|a| (*a).to_owned()));
+                    shown.push(' ');
+                    shown.push_str(&limits.join(" "));
                 }
                 if kind == Kind::McpgateNoTokenCache {
                     args.extend(["--verified-token-cache".to_owned(), "0".to_owned()]);

@@ -5,7 +5,11 @@
 //! `READY` lines. Besides the dev AS's own routes (`/keys`,
 //! `POST /admin/rotate-keys`, …) it serves `GET /bench/mint?sub=…`, which
 //! returns a fresh access token signed with the current key, so the driver can
-//! keep minting after a rotation.
+//! keep minting after a rotation; `GET /bench/mint?sub=…&count=N` returns N
+//! distinct tokens (subjects `…_0` to `…_{N-1}`, each with its own `jti`), one
+//! per line, for measuring the verification of tokens a verifier has not seen.
+//! `POST /bench/keys-outage?on=1|0` switches a JWKS outage on or off (`GET /keys`
+//! answers 503 meanwhile), for the soak run.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,6 +26,16 @@ use tokio::net::TcpListener;
 /// Tokens outlive any benchmark run.
 const LIFETIME: Duration = Duration::from_secs(4 * 3600);
 
+/// Most tokens one `/bench/mint` request returns.
+const MAX_COUNT: usize = 100_000;
+
+fn token_request(sub: String) -> TokenRequest {
+    TokenRequest::user(sub)
+        .with_scopes(["mcp:tools"])
+        .with_client_id("skc_bench")
+        .with_lifetime(LIFETIME)
+}
+
 async fn mint(
     State(server): State<DevAuthServer>,
     Query(q): Query<HashMap<String, String>>,
@@ -30,14 +44,29 @@ async fn mint(
         .get("sub")
         .cloned()
         .unwrap_or_else(|| "usr_bench".to_owned());
-    server
-        .mint_token(
-            TokenRequest::user(sub)
-                .with_scopes(["mcp:tools"])
-                .with_client_id("skc_bench")
-                .with_lifetime(LIFETIME),
-        )
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    let internal = |e: mcpgate_dev_as::Error| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let Some(count) = q.get("count") else {
+        return server.mint_token(token_request(sub)).map_err(internal);
+    };
+    let count: usize = count
+        .parse()
+        .ok()
+        .filter(|n| (1..=MAX_COUNT).contains(n))
+        .ok_or_else(|| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("count must be 1 to {MAX_COUNT}"),
+            )
+        })?;
+    let mut tokens = Vec::with_capacity(count);
+    for i in 0..count {
+        tokens.push(
+            server
+                .mint_token(token_request(format!("{sub}_{i}")))
+                .map_err(internal)?,
+        );
+    }
+    Ok(tokens.join("\n"))
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -54,16 +83,11 @@ async fn main() -> anyhow::Result<()> {
     let bench = Router::new()
         .route("/bench/mint", get(mint))
         .with_state(server.clone());
-    let app = server
-        .router()
-        .merge(bench)
+    // Bench-only: `POST /bench/keys-outage?on=1` makes `GET /keys` answer 503
+    // (the soak run's JWKS outages; see `mcpgate_bench::keys_outage`).
+    let app = mcpgate_bench::keys_outage::wrap(server.router().merge(bench))
         .into_make_service_with_connect_info::<SocketAddr>();
-    let token = server.mint_token(
-        TokenRequest::user("usr_bench")
-            .with_scopes(["mcp:tools"])
-            .with_client_id("skc_bench")
-            .with_lifetime(LIFETIME),
-    )?;
+    let token = server.mint_token(token_request("usr_bench".to_owned()))?;
     println!("Environment URL: {}", server.env_url());
     println!("Resource ID: {}", server.resource_id());
     println!("MCP URL: {}", server.mcp_url());

@@ -4,19 +4,28 @@
 //!   `--env-url` / `--resource-id` (tools `add` and `inspect_token`);
 //!   `--verified-token-cache 0` turns mcpgate's verified-token cache off;
 //! - `--system mcpgate-noauth`: the same server without auth;
+//!
+//!   both with mcpgate's default per-principal limits (50 requests per second
+//!   with bursts of 100, 16 sessions; 10,000 sessions in all) unless
+//!   `--rate-limit N` (requests per second and burst, per principal) and
+//!   `--max-sessions N` (per principal and in all) say otherwise. The driver
+//!   passes limits the load never reaches: the limiter and the session
+//!   accounting stay on the request path, so their cost is measured, but no
+//!   request is refused (at the defaults a closed-loop run is mostly 429s);
 //! - `--system floor`: the thinnest axum handler that answers canned MCP
 //!   bytes — what the HTTP stack can do at all;
 //! - `--system rmcp`: diagnostics — rmcp's Streamable HTTP service alone (no
 //!   mcpgate), with `--stateless`, `--json`, `--no-priming`,
 //!   `--channel-capacity N` to see what each rmcp setting costs.
 
+use anyhow::Context as _;
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::serve::ListenerExt;
-use mcpgate::{AccessToken, Args, McpServer, ScalekitProvider};
+use mcpgate::{AccessToken, Args, McpServer, RateLimit, ScalekitProvider, SessionLimits};
 use mcpgate_bench::args::Flags;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -197,6 +206,20 @@ async fn main() -> anyhow::Result<()> {
             "Returns the caller's JWT claims",
             inspect_token,
         );
+    let server = match flags.get("rate-limit") {
+        Some(n) => {
+            let n: u32 = n.parse().context("--rate-limit")?;
+            server.rate_limit(RateLimit::per_second(n).burst(n))
+        }
+        None => server,
+    };
+    let server = match flags.get("max-sessions") {
+        Some(n) => {
+            let n: usize = n.parse().context("--max-sessions")?;
+            server.session_limits(SessionLimits::default().with_per_principal(n).with_total(n))
+        }
+        None => server,
+    };
     match system.as_str() {
         "floor" => serve_floor(listener).await,
         "rmcp" => serve_rmcp(listener, &flags).await,
