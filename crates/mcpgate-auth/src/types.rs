@@ -43,6 +43,11 @@ fn parse_http_url(raw: &str) -> Result<Url, InvalidValue> {
     if url.fragment().is_some() {
         return Err(InvalidValue::UnexpectedPart("fragment (#...)"));
     }
+    // One trailing `/` is dropped from the canonical form; with two, that form
+    // would not parse back to itself.
+    if url.path().ends_with("//") {
+        return Err(InvalidValue::UnexpectedPart("path ending in `//`"));
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(InvalidValue::UnexpectedPart("user name or password"));
     }

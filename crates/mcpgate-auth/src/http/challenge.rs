@@ -134,6 +134,36 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever goes in (a description, a configured scope, a URL), the
+        /// result is one RFC 9110 quoted-string that is a valid header value
+        /// and unescapes to the input, with control and non-ASCII characters
+        /// replaced by `?`.
+        #[test]
+        fn quoting_always_yields_one_valid_quoted_string(value in proptest::prelude::any::<String>()) {
+            let quoted = quote(&value);
+            proptest::prop_assert!(HeaderValue::from_str(&quoted).is_ok(), "{:?}", quoted);
+            let inner = quoted
+                .strip_prefix('"')
+                .and_then(|q| q.strip_suffix('"'))
+                .expect("enclosed in quotes");
+            let mut unescaped = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => unescaped.push(chars.next().expect("an escape escapes something")),
+                    '"' => proptest::prop_assert!(false, "unescaped quote in {:?}", quoted),
+                    c => unescaped.push(c),
+                }
+            }
+            let expected: String = value
+                .chars()
+                .map(|c| if c.is_control() || !c.is_ascii() { '?' } else { c })
+                .collect();
+            proptest::prop_assert_eq!(unescaped, expected);
+        }
+    }
+
     #[test]
     fn values_are_quoted_and_escaped() {
         assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);

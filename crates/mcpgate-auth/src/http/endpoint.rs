@@ -282,16 +282,22 @@ impl ProtectedEndpoint {
         );
         let suffix = if path == "/" { "" } else { path };
         let mut well_known = Router::new();
-        for prm_path in [PRM_PREFIX.to_owned(), format!("{PRM_PREFIX}{suffix}")] {
+        // A root MCP URL has one path per document: axum panics on a route
+        // registered twice.
+        let with_suffix = |prefix: &str| {
+            let mut paths = vec![prefix.to_owned()];
+            if !suffix.is_empty() {
+                paths.push(format!("{prefix}{suffix}"));
+            }
+            paths
+        };
+        for prm_path in with_suffix(PRM_PREFIX) {
             let doc = document.clone();
             well_known = well_known.route(&prm_path, get(move || async move { doc.respond() }));
         }
         if let Some(upstream) = protection.upstream_metadata_url() {
             let forwarder = MetadataForwarder::new(upstream.to_owned());
-            for as_path in [
-                AS_METADATA_PREFIX.to_owned(),
-                format!("{AS_METADATA_PREFIX}{suffix}"),
-            ] {
+            for as_path in with_suffix(AS_METADATA_PREFIX) {
                 let f = forwarder.clone();
                 well_known =
                     well_known.route(&as_path, get(move || async move { f.respond().await }));
