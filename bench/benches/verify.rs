@@ -24,7 +24,7 @@ use mcpgate::verify::{
     DEFAULT_VERIFIED_TOKEN_CACHE, JwtVerifier, SigningAlgorithm, VerifierSettings,
 };
 use mcpgate_dev_as::{
-    DevAuthServer, DevAuthServerConfig, DevAuthServerHandle, Storage, TokenRequest, Url,
+    DevAuthServer, DevAuthServerConfig, DevAuthServerHandle, RateLimits, Storage, TokenRequest, Url,
 };
 
 struct Fixture {
@@ -41,7 +41,10 @@ async fn fixture() -> Fixture {
     let mcp_url = Url::parse("http://127.0.0.1:9/mcp").expect("url");
     let server = DevAuthServer::start(
         listener,
-        DevAuthServerConfig::new(mcp_url.clone()).with_storage(Storage::Memory),
+        // Every iteration of the cold-fetch bench fetches the JWKS: no per-IP limit.
+        DevAuthServerConfig::new(mcp_url.clone())
+            .with_storage(Storage::Memory)
+            .with_rate_limits(RateLimits::unlimited()),
     )
     .await
     .expect("dev AS starts");

@@ -20,7 +20,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use mcpgate_bench::args::Flags;
-use mcpgate_dev_as::{DevAuthServer, DevAuthServerConfig, Storage, TokenRequest, Url};
+use mcpgate_dev_as::{DevAuthServer, DevAuthServerConfig, RateLimits, Storage, TokenRequest, Url};
 use tokio::net::TcpListener;
 
 /// Tokens outlive any benchmark run.
@@ -76,9 +76,12 @@ async fn main() -> anyhow::Result<()> {
     let port: u16 = flags.parse_or("port", 0).map_err(anyhow::Error::msg)?;
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
+    // The load generators and every system's key fetches come from one
+    // address: the dev server's per-IP limits would measure themselves.
     let config = DevAuthServerConfig::new(mcp_url)
         .with_storage(Storage::Memory)
-        .with_token_lifetime(LIFETIME);
+        .with_token_lifetime(LIFETIME)
+        .with_rate_limits(RateLimits::unlimited());
     let server = DevAuthServer::new(config, format!("http://{addr}")).await?;
     let bench = Router::new()
         .route("/bench/mint", get(mint))
