@@ -268,17 +268,18 @@ pub fn source_tree(repo_root: &Path) -> SourceTree {
     }
 }
 
-/// The running authorization server.
-struct AuthServer {
-    running: Running,
-    addr: SocketAddr,
-    env_url: String,
-    resource_id: String,
+/// The running authorization server (`bench-as`, read until `READY`); the
+/// soak run starts it the same way.
+pub(crate) struct AuthServer {
+    pub(crate) running: Running,
+    pub(crate) addr: SocketAddr,
+    pub(crate) env_url: String,
+    pub(crate) resource_id: String,
 }
 
 impl AuthServer {
-    async fn start(opts: &Options, mcp_url: &str) -> anyhow::Result<Self> {
-        let mut cmd = Command::new(opts.bin_dir.join("bench-as"));
+    pub(crate) async fn start(bin_dir: &Path, mcp_url: &str) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(bin_dir.join("bench-as"));
         cmd.args(["--mcp-url", mcp_url])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -427,7 +428,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         l.local_addr()?.port()
     };
     let target = Target::loopback(port);
-    let auth = AuthServer::start(opts, &target.url()).await?;
+    let auth = AuthServer::start(&opts.bin_dir, &target.url()).await?;
     eprintln!(
         "authorization server at {} (resource {})",
         auth.env_url, auth.resource_id

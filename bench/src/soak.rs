@@ -44,11 +44,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::BufRead as _;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,7 +54,7 @@ use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::driver::{source_tree, today_utc};
+use crate::driver::{AuthServer, source_tree, today_utc};
 use crate::load::{TokenSlot, process_tree_rss_kib};
 use crate::proto::simple_request;
 use crate::proto::{Connection, Failure, Target, call_add, initialize_body, open_session};
@@ -440,71 +437,6 @@ impl Histogram {
 
 // ---------------------------------------------------------------------------
 // Processes
-
-/// `bench-as`, started and read until `READY`.
-struct AuthServer {
-    running: Running,
-    addr: SocketAddr,
-    env_url: String,
-    resource_id: String,
-}
-
-impl AuthServer {
-    async fn start(bin_dir: &Path, mcp_url: &str) -> anyhow::Result<Self> {
-        let mut cmd = Command::new(bin_dir.join("bench-as"));
-        cmd.args(["--mcp-url", mcp_url])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .process_group(0);
-        let spawned_at = Instant::now();
-        let mut child = cmd.spawn().context("spawning bench-as (build it first)")?;
-        let pid = child.id();
-        let stdout = child.stdout.take().context("no stdout")?;
-        let running = Running::from_child(child, pid, spawned_at);
-        // A thread forwards the AS's lines and keeps draining them afterwards.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
-        let (mut env_url, mut resource_id) = (None, None);
-        let read = async {
-            while let Some(line) = rx.recv().await {
-                if let Some(v) = line.strip_prefix("Environment URL: ") {
-                    env_url = Some(v.to_owned());
-                } else if let Some(v) = line.strip_prefix("Resource ID: ") {
-                    resource_id = Some(v.to_owned());
-                } else if line == "READY" {
-                    return true;
-                }
-            }
-            false
-        };
-        let started = tokio::time::timeout(Duration::from_secs(30), read)
-            .await
-            .context("bench-as did not start within 30 s")?;
-        if !started {
-            bail!("bench-as exited during start-up");
-        }
-        let env_url = env_url.context("bench-as printed no environment URL")?;
-        let resource_id = resource_id.context("bench-as printed no resource id")?;
-        let addr: SocketAddr = env_url
-            .trim_start_matches("http://")
-            .parse()
-            .context("environment URL is not http://ip:port")?;
-        Ok(Self {
-            running,
-            addr,
-            env_url,
-            resource_id,
-        })
-    }
-}
 
 async fn request_ok(
     addr: SocketAddr,
