@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Python end-to-end test: the official MCP Python SDK (locked with hashes in
-# requirements.txt, compiled from requirements.in) against `mcpgate dev`.
+# requirements.txt, compiled from requirements.in) against `mcpgate dev` and the
+# seed example (`scalekit_server`), in its legacy, auto and 2026-07-28 modes,
+# with a bearer token and through its own OAuth client.
 #
 #   bash e2e/python/run.sh [extra pytest args]
 #
@@ -9,8 +11,9 @@
 # installs the lock with --require-hashes --no-deps --only-binary :all: (every
 # file checked against its sha256, nothing installed that the lock does not
 # name, nothing built from source), then `pip check` fails the run if the lock
-# misses a dependency. Builds target/debug/mcpgate (unless MCPGATE_BIN names a
-# binary to use instead) and runs pytest on this directory. Exits non-zero when
+# misses a dependency. Builds target/debug/mcpgate and target/debug/scalekit_server
+# (unless MCPGATE_BIN / SCALEKIT_SERVER_BIN name binaries to use instead) and
+# runs pytest on this directory. Exits non-zero when
 # anything fails. PYTHON picks the interpreter (default python3; the lock is
 # for Python 3.11 on Linux x86_64).
 set -euo pipefail
@@ -65,9 +68,23 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -m pip --version >/dev/nu
   echo "$want" > "$stamp"
 fi
 
-if [ -z "${MCPGATE_BIN:-}" ]; then
-  log "building mcpgate (cargo build -p mcpgate-cli)"
-  (cd "$repo" && cargo build --locked -q -p mcpgate-cli)
+# mcpgate (`mcpgate dev`) and the seed example (`scalekit_server`), unless
+# MCPGATE_BIN and SCALEKIT_SERVER_BIN name binaries to use instead. Given only
+# MCPGATE_BIN (as .ci/run does, after `cargo build --workspace --bins`), the
+# scalekit_server next to it is used when there is one: building it here with
+# `-p scalekit-server` would resolve other features and recompile much of the
+# workspace's dependencies.
+if [ -n "${MCPGATE_BIN:-}" ] && [ -z "${SCALEKIT_SERVER_BIN:-}" ] \
+  && [ -x "$(dirname "$MCPGATE_BIN")/scalekit_server" ]; then
+  SCALEKIT_SERVER_BIN="$(dirname "$MCPGATE_BIN")/scalekit_server"
+  export SCALEKIT_SERVER_BIN
+fi
+packages=()
+if [ -z "${MCPGATE_BIN:-}" ]; then packages+=(-p mcpgate-cli); fi
+if [ -z "${SCALEKIT_SERVER_BIN:-}" ]; then packages+=(-p scalekit-server); fi
+if [ ${#packages[@]} -gt 0 ]; then
+  log "building: cargo build --locked ${packages[*]}"
+  (cd "$repo" && cargo build --locked -q "${packages[@]}")
 fi
 
 cd "$repo"
