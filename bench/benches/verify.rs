@@ -11,6 +11,11 @@
 //!   over loopback, parses it and then verifies (building the verifier is not
 //!   timed: a server does that once at start-up).
 //!
+//! - `verify_alg/{RS256,ES256,EdDSA}/new_token` and `…/repeat_token`: the
+//!   same two costs per signature algorithm, with tokens from a dev
+//!   authorization server signing with that algorithm (`bench/fastmcp_verify.py
+//!   --jwt` measures FastMCP's `JWTVerifier` on the same kind of tokens).
+//!
 //! Run: `cargo bench -p mcpgate-bench --bench verify`. Results land in
 //! `target/criterion/verify/*/new/estimates.json`, which the driver reads.
 
@@ -24,7 +29,8 @@ use mcpgate::verify::{
     DEFAULT_VERIFIED_TOKEN_CACHE, JwtVerifier, SigningAlgorithm, VerifierSettings,
 };
 use mcpgate_dev_as::{
-    DevAuthServer, DevAuthServerConfig, DevAuthServerHandle, RateLimits, Storage, TokenRequest, Url,
+    DevAuthServer, DevAuthServerConfig, DevAuthServerHandle, KeyAlgorithm, RateLimits, Storage,
+    TokenRequest, Url,
 };
 
 struct Fixture {
@@ -34,7 +40,7 @@ struct Fixture {
     token: BearerToken,
 }
 
-async fn fixture() -> Fixture {
+async fn fixture(alg: KeyAlgorithm) -> Fixture {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -44,7 +50,8 @@ async fn fixture() -> Fixture {
         // Every iteration of the cold-fetch bench fetches the JWKS: no per-IP limit.
         DevAuthServerConfig::new(mcp_url.clone())
             .with_storage(Storage::Memory)
-            .with_rate_limits(RateLimits::unlimited()),
+            .with_rate_limits(RateLimits::unlimited())
+            .with_signing_algorithm(alg),
     )
     .await
     .expect("dev AS starts");
@@ -59,7 +66,11 @@ async fn fixture() -> Fixture {
     let mut settings = VerifierSettings::new(
         [env, resource_issuer],
         [server.resource_id().to_owned(), mcp_url.to_string()],
-        [SigningAlgorithm::Rs256],
+        [match alg {
+            KeyAlgorithm::Es256 => SigningAlgorithm::Es256,
+            KeyAlgorithm::EdDsa => SigningAlgorithm::EdDsa,
+            _ => SigningAlgorithm::Rs256,
+        }],
     );
     settings.verified_token_cache = 0;
     Fixture {
@@ -76,7 +87,7 @@ fn verify(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let f = rt.block_on(fixture());
+    let f = rt.block_on(fixture(KeyAlgorithm::Rs256));
     let fresh = || {
         JwtVerifier::new(
             JwksCache::new(f.jwks_uri.clone(), JwksConfig::default()),
@@ -121,5 +132,44 @@ fn verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verify);
+/// New-token and repeat-token cost per signature algorithm.
+fn verify_per_algorithm(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("verify_alg");
+    for alg in [
+        KeyAlgorithm::Rs256,
+        KeyAlgorithm::Es256,
+        KeyAlgorithm::EdDsa,
+    ] {
+        let f = rt.block_on(fixture(alg));
+        let verifier = |cache: usize| {
+            let mut settings = f.settings.clone();
+            settings.verified_token_cache = cache;
+            let v = JwtVerifier::new(
+                JwksCache::new(f.jwks_uri.clone(), JwksConfig::default()),
+                settings,
+            )
+            .expect("valid settings");
+            rt.block_on(v.verify(&f.token)).expect("token verifies");
+            v
+        };
+        let (full, remembering) = (verifier(0), verifier(DEFAULT_VERIFIED_TOKEN_CACHE));
+        let token = &f.token;
+        group.bench_function(format!("{alg}/new_token"), |b| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(full.verify(token).await.expect("ok")) })
+        });
+        group.bench_function(format!("{alg}/repeat_token"), |b| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(remembering.verify(token).await.expect("ok")) })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, verify, verify_per_algorithm);
 criterion_main!(benches);

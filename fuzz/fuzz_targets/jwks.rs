@@ -7,10 +7,12 @@
 //!
 //! Asserts:
 //! - the kept keys are exactly those an independent reading of the rules
-//!   keeps: `kty` RSA, `use` sig if given, `alg` RS256 if given, `key_ops`
-//!   (an array) naming verify if given, a non-empty `kid`, base64url `n` of
-//!   at least 2048 significant bits, base64url `e` of 1 to 8 bytes; in
-//!   document order until the cap; a document with none is refused whole;
+//!   keeps: `use` sig if given, `key_ops` (an array) naming verify if given,
+//!   a non-empty `kid`, an `alg` if given that is supported and fits the key;
+//!   `kty` RSA with base64url `n` of at least 2048 significant bits and `e` of
+//!   1 to 8 bytes, or EC on P-256/P-384 with base64url `x` and `y` of the
+//!   curve's size, or OKP Ed25519 with a 32-byte base64url `x`; in document
+//!   order until the cap; a document with none is refused whole;
 //! - the kept keys survive a round trip (a document of just those entries keeps
 //!   them all);
 //! - the lifetime is the default without `max-age`, else within the bounds.
@@ -34,12 +36,10 @@ use serde_json::{Value, json};
 fn usable_kid(entry: &Value) -> Option<&str> {
     let obj = entry.as_object()?;
     let string = |name: &str| obj.get(name).and_then(Value::as_str);
-    if string("kty") != Some("RSA") {
-        return None;
-    }
+    let b64_len = |name: &str| URL_SAFE_NO_PAD.decode(string(name)?).ok().map(|b| b.len());
     // A member that is not a string (or, for key_ops, not an array) is read as
     // absent, as the implementation does.
-    if string("use").is_some_and(|u| u != "sig") || string("alg").is_some_and(|a| a != "RS256") {
+    if string("use").is_some_and(|u| u != "sig") {
         return None;
     }
     if let Some(Value::Array(ops)) = obj.get("key_ops")
@@ -48,11 +48,45 @@ fn usable_kid(entry: &Value) -> Option<&str> {
         return None;
     }
     let kid = string("kid").filter(|k| !k.is_empty())?;
-    let n = URL_SAFE_NO_PAD.decode(string("n")?).ok()?;
-    let e = URL_SAFE_NO_PAD.decode(string("e")?).ok()?;
-    let first = n.iter().position(|b| *b != 0).unwrap_or(n.len());
-    let bits = (n.len() - first) * 8;
-    (bits >= 2048 && !e.is_empty() && e.len() <= 8).then_some(kid)
+    // The algorithms each key type can verify.
+    let fits: &[&str] = match string("kty")? {
+        "RSA" => {
+            let n = URL_SAFE_NO_PAD.decode(string("n")?).ok()?;
+            let e = URL_SAFE_NO_PAD.decode(string("e")?).ok()?;
+            let first = n.iter().position(|b| *b != 0).unwrap_or(n.len());
+            let bits = (n.len() - first) * 8;
+            if bits < 2048 || e.is_empty() || e.len() > 8 {
+                return None;
+            }
+            &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
+        }
+        "EC" => {
+            let (size, alg) = match string("crv")? {
+                "P-256" => (32, "ES256"),
+                "P-384" => (48, "ES384"),
+                _ => return None,
+            };
+            if b64_len("x")? != size || b64_len("y")? != size {
+                return None;
+            }
+            if alg == "ES256" {
+                &["ES256"]
+            } else {
+                &["ES384"]
+            }
+        }
+        "OKP" => {
+            if string("crv")? != "Ed25519" || b64_len("x")? != 32 {
+                return None;
+            }
+            &["EdDSA", "Ed25519"]
+        }
+        _ => return None,
+    };
+    if string("alg").is_some_and(|a| !fits.contains(&a)) {
+        return None;
+    }
+    Some(kid)
 }
 
 /// (kept kids, the entries that put them there) by the rules above.

@@ -23,6 +23,8 @@ pub struct AccessToken {
     audiences: Vec<String>,
     expires_at: u64,
     token_id: Option<String>,
+    /// Which provider's verifier accepted the token (`scalekit`, `auth0`, …).
+    provider: String,
     claims: Map<String, Value>,
 }
 
@@ -30,7 +32,18 @@ impl AccessToken {
     /// Builds an `AccessToken` from a claims object whose `iss`, `sub`, `aud` and
     /// `exp` have already been validated. Returns `None` if one of them is
     /// missing or of the wrong type.
+    #[cfg(test)]
     pub(crate) fn from_verified_claims(claims: Map<String, Value>) -> Option<Self> {
+        Self::from_verified_claims_with(claims, &crate::verify::DEFAULT_SCOPE_CLAIMS, "jwt")
+    }
+
+    /// As [`from_verified_claims`](Self::from_verified_claims), reading scopes
+    /// from `scope_claims` (names or `/`-pointers) and naming `provider`.
+    pub(crate) fn from_verified_claims_with<S: AsRef<str>>(
+        claims: Map<String, Value>,
+        scope_claims: &[S],
+        provider: &str,
+    ) -> Option<Self> {
         let subject = claims.get("sub")?.as_str()?.to_owned();
         let issuer = claims.get("iss")?.as_str()?.to_owned();
         let expires_at = claims.get("exp")?.as_u64()?;
@@ -48,7 +61,7 @@ impl AccessToken {
             .find_map(|k| claims.get(*k).and_then(Value::as_str))
             .map(str::to_owned);
         let token_id = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
-        let scopes = scopes_from_claims(&claims);
+        let scopes = scopes_from_claims(&claims, scope_claims);
         Some(Self {
             subject,
             client_id,
@@ -58,8 +71,18 @@ impl AccessToken {
             audiences,
             expires_at,
             token_id,
+            provider: provider.to_owned(),
             claims,
         })
+    }
+
+    /// Which provider verified the token: the name its verifier was given
+    /// (`scalekit`, `oidc`, `auth0`, `workos`, `keycloak`, `entra`,
+    /// `descope`, or your own), so tools and policies can tell callers of
+    /// several authorization servers apart. Pair it with
+    /// [`issuer`](Self::issuer) for the exact authorization server.
+    pub fn provider(&self) -> &str {
+        &self.provider
     }
 
     /// The `sub` claim: the user (`usr_…`), or the client id for machine-to-machine tokens.
@@ -72,7 +95,8 @@ impl AccessToken {
         self.client_id.as_deref()
     }
 
-    /// The granted scopes: the union of `scope`, `scopes` and `scp`.
+    /// The granted scopes: the union of the configured scope claims (by
+    /// default `scope`, `scopes` and `scp`).
     pub fn scopes(&self) -> &ScopeSet {
         &self.scopes
     }
@@ -164,7 +188,7 @@ impl AccessToken {
             .entry("aud")
             .or_insert_with(|| Value::from(vec!["test-resource"]));
         claims.entry("exp").or_insert_with(|| hour_from_now.into());
-        Self::from_verified_claims(claims)
+        Self::from_verified_claims_with(claims, &crate::verify::DEFAULT_SCOPE_CLAIMS, "test")
             .expect("AccessToken::for_testing: `sub`/`iss` must be strings, `aud` a string or list, `exp` a number")
     }
 
@@ -188,12 +212,29 @@ pub(crate) struct Principal {
 }
 
 /// Scalekit sends `scope` (space-separated) on user tokens and `scopes` (array)
-/// on machine tokens; other issuers use `scp` as either form. Reading all three
-/// and taking the union means no token's scopes are silently lost.
-fn scopes_from_claims(claims: &Map<String, Value>) -> ScopeSet {
+/// on machine tokens; other issuers use `scp` as either form, Auth0 adds
+/// `permissions`, Entra `roles`, Keycloak nested role lists. Reading every
+/// configured claim and taking the union means no token's scopes are silently
+/// lost. A name starting with `/` is an RFC 6901 pointer into nested claims.
+fn scopes_from_claims<S: AsRef<str>>(claims: &Map<String, Value>, names: &[S]) -> ScopeSet {
     let mut set = ScopeSet::new();
-    for key in ["scope", "scopes", "scp"] {
-        match claims.get(key) {
+    for name in names {
+        let name = name.as_ref();
+        let value = match name.strip_prefix('/') {
+            Some(_) => {
+                let (first, rest) = name[1..].split_once('/').unwrap_or((&name[1..], ""));
+                let first = first.replace("~1", "/").replace("~0", "~");
+                claims.get(&first).and_then(|v| {
+                    if rest.is_empty() {
+                        Some(v)
+                    } else {
+                        v.pointer(&format!("/{rest}"))
+                    }
+                })
+            }
+            None => claims.get(name),
+        };
+        match value {
             Some(Value::String(s)) => set.extend(&ScopeSet::from_space_separated_lenient(s)),
             Some(Value::Array(items)) => {
                 for item in items.iter().filter_map(Value::as_str) {
@@ -226,6 +267,25 @@ mod tests {
         assert_eq!(t.scopes().to_space_separated(), "a b c d");
         let t = token(json!({"scp": ["x", "y"]}));
         assert_eq!(t.scopes().to_space_separated(), "x y");
+    }
+
+    #[test]
+    fn configured_scope_claims_include_nested_pointers() {
+        let claims = json!({"sub": "u", "iss": "https://e", "aud": "a", "exp": 10,
+            "permissions": ["read:x"], "realm_access": {"roles": ["admin"]},
+            "resource_access": {"my/app": {"roles": ["editor"]}}, "scope": "openid"});
+        let t = AccessToken::from_verified_claims_with(
+            claims.as_object().unwrap().clone(),
+            &[
+                "permissions",
+                "/realm_access/roles",
+                "/resource_access/my~1app/roles",
+            ],
+            "keycloak",
+        )
+        .unwrap();
+        assert_eq!(t.scopes().to_space_separated(), "read:x admin editor");
+        assert_eq!(t.provider(), "keycloak");
     }
 
     #[test]

@@ -25,6 +25,20 @@ impl ConfigError {
             problem: problem.into(),
         }
     }
+
+    /// The same error with `prefix` in front of its source, for settings
+    /// nested in a table: `ConfigError::new("issuer", ..).within("auth")`
+    /// names `auth.issuer`; a prefix ending in `]` (a list index) is joined
+    /// without a dot.
+    #[must_use]
+    pub fn within(mut self, prefix: &str) -> Self {
+        self.source_name = if self.source_name.starts_with('[') {
+            format!("{prefix}{}", self.source_name)
+        } else {
+            format!("{prefix}.{}", self.source_name)
+        };
+        self
+    }
 }
 
 /// A source of configuration variables: the process environment plus `.env`,

@@ -28,8 +28,23 @@ pub enum AuthError {
         /// The scopes a token needs (the granted ones plus the missing ones).
         required: ScopeSet,
     },
-    /// No signing keys could ever be fetched from the issuer: 503.
-    #[error("signing keys unavailable")]
+    /// A valid token that a policy refuses for a reason no scope can fix
+    /// (a claim condition, a predicate, deny by default): 403 with
+    /// `error="access_denied"` and no `scope`, so a client does not start a
+    /// step-up that cannot succeed. (RFC 6750 has no code for this;
+    /// `insufficient_scope` would make clients re-authorize in a loop.)
+    #[error("access denied: {reason}")]
+    AccessDenied {
+        /// Why, for the `error_description` and logs; names no token contents.
+        reason: String,
+    },
+    /// The token could not be checked because the authorization server could
+    /// not be consulted: its signing keys were never fetched, its metadata
+    /// (issuer discovery) could not be read, or its introspection endpoint
+    /// failed. 503 with `Retry-After`: the token may be good, so the client
+    /// must not discard it. (The name predates introspection; it covers
+    /// every authority outage.)
+    #[error("authorization server unavailable")]
     KeysUnavailable {
         /// Suggested wait before a retry.
         retry_after: Duration,
@@ -37,12 +52,21 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// A step-up answer for a token holding `held` that needs `needed`: the
+    /// `scope` asked for is `held` followed by what `needed` adds, so a
+    /// client re-authorizing with it keeps the permissions it has.
+    pub fn insufficient_scope(held: &ScopeSet, needed: &ScopeSet) -> Self {
+        let mut required = held.clone();
+        required.extend(needed);
+        Self::InsufficientScope { required }
+    }
+
     /// The HTTP status this failure is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::InsufficientScope { .. } | Self::AccessDenied { .. } => StatusCode::FORBIDDEN,
             Self::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -54,6 +78,7 @@ impl AuthError {
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope { .. } => Some("insufficient_scope"),
+            Self::AccessDenied { .. } => Some("access_denied"),
             Self::KeysUnavailable { .. } => Some("temporarily_unavailable"),
         }
     }
@@ -67,9 +92,11 @@ impl AuthError {
             Self::InsufficientScope { required } => {
                 Some(format!("this resource requires scope: {required}"))
             }
-            Self::KeysUnavailable { .. } => {
-                Some("the authorization server's signing keys could not be fetched".to_owned())
-            }
+            Self::AccessDenied { reason } => Some(reason.clone()),
+            Self::KeysUnavailable { .. } => Some(
+                "the authorization server could not be reached to check the token; retry later"
+                    .to_owned(),
+            ),
         }
     }
 }
@@ -85,9 +112,13 @@ pub enum TokenRejection {
     /// Not a compact JWS with three base64url parts and JSON header and claims.
     #[error("malformed token")]
     Malformed,
-    /// `alg` not in the allow-list (only RS256 today).
+    /// `alg` not in the verifier's allow-list (`none` and `HS*` never are).
     #[error("unsupported algorithm")]
     UnsupportedAlgorithm,
+    /// `alg` is allowed, but the key with this `kid` was not made for it
+    /// (another key type or curve, or a different declared `alg`).
+    #[error("algorithm does not match the signing key")]
+    AlgorithmKeyMismatch,
     /// The header has no `kid`.
     #[error("token header has no kid")]
     MissingKeyId,
@@ -124,4 +155,13 @@ pub enum TokenRejection {
     /// `aud` does not name this server.
     #[error("wrong audience")]
     WrongAudience,
+    /// A claim the configuration requires is absent.
+    #[error("token lacks a required claim")]
+    MissingConfiguredClaim(String),
+    /// `azp` is absent or not an authorized party.
+    #[error("token issued to an unauthorized party")]
+    UnauthorizedParty,
+    /// The token was refused by the introspection endpoint or is inactive.
+    #[error("token is not active")]
+    Inactive,
 }

@@ -14,9 +14,16 @@
 //!   are replaced only by a successful fetch that returns at least one usable key.
 //! - **Honours `Cache-Control: max-age`,** clamped to sane bounds; an expired set
 //!   keeps serving while one background refresh runs.
-//! - **Skips keys it cannot use** (not RSA, not for signatures, not RS256, under
-//!   2048 bits, no `kid`) instead of failing the whole set, and never builds an
-//!   HMAC key from a JWKS.
+//! - **Skips keys it cannot use** (not RSA, EC P-256/P-384 or OKP Ed25519, not
+//!   for signatures, an `alg` that does not fit the key, RSA under 2048 bits,
+//!   no `kid`) instead of failing the whole set, and never builds an HMAC key
+//!   from a JWKS. Each key remembers its type and declared `alg`, so a token can
+//!   only be checked with an algorithm its key was made for.
+//! - **Discovery.** The JWKS URL may come from the issuer's metadata (OpenID
+//!   Connect discovery or RFC 8414), resolved on first use with the same
+//!   timeouts and size cap; the document's `issuer` must equal the configured
+//!   issuer exactly. Until it resolves there are no keys, so requests get 503,
+//!   never an accept.
 //! - Bounded: response size, key count, connect and total timeouts.
 
 use std::collections::HashMap;
@@ -29,6 +36,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 use tokio::time::Instant;
+
+use crate::discovery::{self, DiscoveryError};
+use crate::verify::SigningAlgorithm;
 
 /// Limits and timings of a [`JwksCache`].
 #[derive(Debug, Clone)]
@@ -115,19 +125,106 @@ enum FetchError {
     TooLarge(usize),
     #[error("body is not a JWKS document: {0}")]
     NotJwks(String),
-    #[error("no usable RS256 signing key in the document")]
+    #[error("no usable signing key in the document")]
     NoUsableKeys,
+    #[error("discovery failed: {0}")]
+    Discovery(#[from] DiscoveryError),
+}
+
+/// The type of a published key, which decides the algorithms it can verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// An RSA key of at least 2048 bits (RS256/384/512, PS256/384/512).
+    Rsa,
+    /// An EC key on P-256 (ES256).
+    EcP256,
+    /// An EC key on P-384 (ES384).
+    EcP384,
+    /// An OKP key on Ed25519 (EdDSA).
+    Ed25519,
+}
+
+impl KeyKind {
+    /// Whether a key of this type can verify `alg`.
+    pub fn fits(self, alg: SigningAlgorithm) -> bool {
+        use SigningAlgorithm as A;
+        match self {
+            Self::Rsa => matches!(
+                alg,
+                A::Rs256 | A::Rs384 | A::Rs512 | A::Ps256 | A::Ps384 | A::Ps512
+            ),
+            Self::EcP256 => alg == A::Es256,
+            Self::EcP384 => alg == A::Es384,
+            Self::Ed25519 => alg == A::EdDsa,
+        }
+    }
+}
+
+/// One usable key of a JWKS: the verification key, its type and, when the
+/// document declares one, its `alg`.
+pub struct JwkKey {
+    key: DecodingKey,
+    kind: KeyKind,
+    alg: Option<SigningAlgorithm>,
+}
+
+impl JwkKey {
+    /// The key type.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// The `alg` the JWKS declared for this key, if any.
+    pub fn declared_alg(&self) -> Option<SigningAlgorithm> {
+        self.alg
+    }
+
+    /// Whether a token whose header says `alg` may be checked with this key:
+    /// the type must fit and a declared `alg` must be exactly `alg`, so an RSA
+    /// key published for RS256 never verifies a PS256 token (and vice versa).
+    pub fn accepts(&self, alg: SigningAlgorithm) -> bool {
+        self.kind.fits(alg) && self.alg.is_none_or(|declared| declared == alg)
+    }
+
+    pub(crate) fn decoding_key(&self) -> &DecodingKey {
+        &self.key
+    }
+}
+
+impl std::fmt::Debug for JwkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwkKey")
+            .field("kind", &self.kind)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a cache's keys come from.
+enum KeySource {
+    /// A JWKS URL given directly.
+    Jwks(String),
+    /// The `jwks_uri` of the issuer's metadata, resolved on first use.
+    Discovery {
+        /// Metadata URLs tried in order (OpenID Connect, then RFC 8414).
+        metadata_urls: Vec<String>,
+        /// The issuer the document must name exactly.
+        issuer: String,
+        /// The resolved `jwks_uri`; kept once found (it is not expected to move).
+        resolved: std::sync::OnceLock<String>,
+    },
 }
 
 /// One fetched key set.
 struct KeySet {
-    keys: HashMap<String, Arc<DecodingKey>>,
+    keys: HashMap<String, Arc<JwkKey>>,
     /// When the set should be refreshed; `None` until the first successful fetch.
     expires_at: Option<Instant>,
 }
 
 struct Inner {
-    jwks_uri: String,
+    source: KeySource,
     config: JwksConfig,
     http: reqwest::Client,
     /// A std lock: it is held only to clone an `Arc` or swap the map, never across
@@ -153,7 +250,7 @@ pub struct JwksCache {
 impl std::fmt::Debug for JwksCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwksCache")
-            .field("jwks_uri", &self.inner.jwks_uri)
+            .field("jwks_uri", &self.jwks_uri())
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +258,30 @@ impl std::fmt::Debug for JwksCache {
 impl JwksCache {
     /// Creates a cache for the JWKS at `jwks_uri`. Nothing is fetched until first use.
     pub fn new(jwks_uri: impl Into<String>, config: JwksConfig) -> Self {
+        Self::with_source(KeySource::Jwks(jwks_uri.into()), config)
+    }
+
+    /// Creates a cache whose JWKS URL is the `jwks_uri` of the first of
+    /// `metadata_urls` that answers with a document whose `issuer` is exactly
+    /// `issuer`. Nothing is fetched until first use; see
+    /// [`discovery::metadata_urls`] for the
+    /// standard locations.
+    pub fn discover(
+        metadata_urls: Vec<String>,
+        issuer: impl Into<String>,
+        config: JwksConfig,
+    ) -> Self {
+        Self::with_source(
+            KeySource::Discovery {
+                metadata_urls,
+                issuer: issuer.into(),
+                resolved: std::sync::OnceLock::new(),
+            },
+            config,
+        )
+    }
+
+    fn with_source(source: KeySource, config: JwksConfig) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
@@ -171,7 +292,7 @@ impl JwksCache {
             .unwrap_or_else(|_| reqwest::Client::new());
         Self {
             inner: Arc::new(Inner {
-                jwks_uri: jwks_uri.into(),
+                source,
                 config,
                 http,
                 current: RwLock::new(Arc::new(KeySet {
@@ -186,9 +307,22 @@ impl JwksCache {
         }
     }
 
-    /// The URL keys are fetched from.
+    /// The URL keys are fetched from. For a cache built by
+    /// [`discover`](Self::discover), the first metadata URL until discovery
+    /// has resolved the `jwks_uri`.
     pub fn jwks_uri(&self) -> &str {
-        &self.inner.jwks_uri
+        match &self.inner.source {
+            KeySource::Jwks(uri) => uri,
+            KeySource::Discovery {
+                metadata_urls,
+                resolved,
+                ..
+            } => resolved
+                .get()
+                .map(String::as_str)
+                .or(metadata_urls.first().map(String::as_str))
+                .unwrap_or(""),
+        }
     }
 
     /// How many fetches have completed so far.
@@ -226,7 +360,7 @@ impl JwksCache {
     }
 
     /// The decoding key for `kid`, fetching or refetching the JWKS as needed.
-    pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, KeyLookupError> {
+    pub async fn key(&self, kid: &str) -> Result<Arc<JwkKey>, KeyLookupError> {
         // Read the attempt counter before looking, so a fetch that starts after
         // this miss is recognised as one that may already carry the new key.
         let seen = self.inner.attempts_started.load(Ordering::Acquire);
@@ -268,7 +402,7 @@ impl JwksCache {
                 return;
             }
             if Instant::now() < next_slot {
-                tracing::debug!(jwks_uri = %self.inner.jwks_uri, "JWKS refetch rate-limited; waiting for the next slot");
+                tracing::debug!(jwks_uri = %self.jwks_uri(), "JWKS refetch rate-limited; waiting for the next slot");
                 tokio::time::sleep_until(next_slot).await;
             }
         }
@@ -303,7 +437,7 @@ impl JwksCache {
         match result {
             Ok((keys, ttl)) => {
                 tracing::debug!(
-                    jwks_uri = %self.inner.jwks_uri,
+                    jwks_uri = %self.jwks_uri(),
                     keys = keys.len(),
                     kids = ?keys.keys().collect::<Vec<_>>(),
                     ttl_secs = ttl.as_secs(),
@@ -323,7 +457,7 @@ impl JwksCache {
             Err(error) => {
                 let have = self.snapshot().keys.len();
                 tracing::warn!(
-                    jwks_uri = %self.inner.jwks_uri,
+                    jwks_uri = %self.jwks_uri(),
                     %error,
                     cached_keys = have,
                     "JWKS fetch failed; keeping the last good keys"
@@ -332,12 +466,38 @@ impl JwksCache {
         }
     }
 
-    async fn fetch(&self) -> Result<(HashMap<String, Arc<DecodingKey>>, Duration), FetchError> {
+    /// The JWKS URL, running discovery first if this cache needs it.
+    async fn resolve_jwks_uri(&self) -> Result<String, FetchError> {
+        match &self.inner.source {
+            KeySource::Jwks(uri) => Ok(uri.clone()),
+            KeySource::Discovery {
+                metadata_urls,
+                issuer,
+                resolved,
+            } => {
+                if let Some(uri) = resolved.get() {
+                    return Ok(uri.clone());
+                }
+                let uri = discovery::resolve_jwks_uri(
+                    &self.inner.http,
+                    metadata_urls,
+                    issuer,
+                    self.inner.config.max_body_bytes,
+                )
+                .await?;
+                tracing::debug!(%issuer, jwks_uri = %uri, "discovered JWKS URL");
+                Ok(resolved.get_or_init(|| uri).clone())
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<(HashMap<String, Arc<JwkKey>>, Duration), FetchError> {
         let config = &self.inner.config;
+        let jwks_uri = self.resolve_jwks_uri().await?;
         let mut response = self
             .inner
             .http
-            .get(&self.inner.jwks_uri)
+            .get(&jwks_uri)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await?;
@@ -351,13 +511,12 @@ impl JwksCache {
             return Err(FetchError::TooLarge(config.max_body_bytes));
         }
         let ttl = ttl_from_cache_control(response.headers(), config);
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > config.max_body_bytes {
-                return Err(FetchError::TooLarge(config.max_body_bytes));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = discovery::read_bounded(&mut response, config.max_body_bytes)
+            .await
+            .map_err(|e| match e {
+                discovery::BodyError::Http(e) => FetchError::Http(e),
+                discovery::BodyError::TooLarge => FetchError::TooLarge(config.max_body_bytes),
+            })?;
         Ok((parse_document(&body, config.max_keys)?, ttl))
     }
 }
@@ -366,7 +525,7 @@ impl JwksCache {
 fn parse_document(
     body: &[u8],
     max_keys: usize,
-) -> Result<HashMap<String, Arc<DecodingKey>>, FetchError> {
+) -> Result<HashMap<String, Arc<JwkKey>>, FetchError> {
     let document: Value =
         serde_json::from_slice(body).map_err(|e| FetchError::NotJwks(e.to_string()))?;
     let entries = document
@@ -382,7 +541,7 @@ fn parse_document(
             );
             break;
         }
-        match usable_rsa_key(entry) {
+        match usable_key(entry) {
             Ok((kid, key)) => {
                 keys.insert(kid, Arc::new(key));
             }
@@ -455,18 +614,12 @@ pub(crate) fn ttl_from_cache_control(
     }
 }
 
-/// Accepts only what an RS256 verifier can safely use. Returns the reason a
-/// key is skipped otherwise.
-fn usable_rsa_key(jwk: &Value) -> Result<(String, DecodingKey), &'static str> {
+/// Accepts only keys this crate can verify with, for the algorithms they
+/// were made for. Returns the reason a key is skipped otherwise.
+fn usable_key(jwk: &Value) -> Result<(String, JwkKey), &'static str> {
     let field = |name: &str| jwk.get(name).and_then(Value::as_str);
-    if field("kty") != Some("RSA") {
-        return Err("kty is not RSA");
-    }
     if field("use").is_some_and(|u| u != "sig") {
         return Err("use is not sig");
-    }
-    if field("alg").is_some_and(|a| a != "RS256") {
-        return Err("alg is not RS256");
     }
     if let Some(ops) = jwk.get("key_ops").and_then(Value::as_array)
         && !ops.iter().any(|op| op.as_str() == Some("verify"))
@@ -474,6 +627,50 @@ fn usable_rsa_key(jwk: &Value) -> Result<(String, DecodingKey), &'static str> {
         return Err("key_ops lacks verify");
     }
     let kid = field("kid").filter(|k| !k.is_empty()).ok_or("no kid")?;
+    let declared = match field("alg") {
+        None => None,
+        // RFC 9864 names the fully specified Ed25519 algorithm `Ed25519`.
+        Some("Ed25519") => Some(SigningAlgorithm::EdDsa),
+        // Exact names only: `alg` is case-sensitive (RFC 7515 §4.1.1).
+        Some(name) => Some(SigningAlgorithm::from_header(name).ok_or("alg is not supported")?),
+    };
+    let (kind, key) = match field("kty") {
+        Some("RSA") => (KeyKind::Rsa, rsa_key(jwk)?),
+        Some("EC") => ec_key(jwk)?,
+        Some("OKP") => {
+            if field("crv") != Some("Ed25519") {
+                return Err("OKP curve is not Ed25519");
+            }
+            let x = field("x").ok_or("no x")?;
+            if URL_SAFE_NO_PAD
+                .decode(x)
+                .map_err(|_| "x is not base64url")?
+                .len()
+                != 32
+            {
+                return Err("Ed25519 x is not 32 bytes");
+            }
+            let key = DecodingKey::from_ed_components(x).map_err(|_| "bad Ed25519 key")?;
+            (KeyKind::Ed25519, key)
+        }
+        // `oct` above all: an HMAC key from a JWKS is the key-confusion attack.
+        _ => return Err("kty is not RSA, EC or OKP"),
+    };
+    if declared.is_some_and(|alg| !kind.fits(alg)) {
+        return Err("alg does not fit the key type");
+    }
+    Ok((
+        kid.to_owned(),
+        JwkKey {
+            key,
+            kind,
+            alg: declared,
+        },
+    ))
+}
+
+fn rsa_key(jwk: &Value) -> Result<DecodingKey, &'static str> {
+    let field = |name: &str| jwk.get(name).and_then(Value::as_str);
     let n = URL_SAFE_NO_PAD
         .decode(field("n").ok_or("no n")?)
         .map_err(|_| "n is not base64url")?;
@@ -487,7 +684,28 @@ fn usable_rsa_key(jwk: &Value) -> Result<(String, DecodingKey), &'static str> {
     if e.is_empty() || e.len() > 8 {
         return Err("bad RSA exponent");
     }
-    Ok((kid.to_owned(), DecodingKey::from_rsa_raw_components(&n, &e)))
+    Ok(DecodingKey::from_rsa_raw_components(&n, &e))
+}
+
+fn ec_key(jwk: &Value) -> Result<(KeyKind, DecodingKey), &'static str> {
+    let field = |name: &str| jwk.get(name).and_then(Value::as_str);
+    let (kind, len) = match field("crv") {
+        Some("P-256") => (KeyKind::EcP256, 32),
+        Some("P-384") => (KeyKind::EcP384, 48),
+        _ => return Err("EC curve is not P-256 or P-384"),
+    };
+    let x = field("x").ok_or("no x")?;
+    let y = field("y").ok_or("no y")?;
+    for coordinate in [x, y] {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(coordinate)
+            .map_err(|_| "EC coordinate is not base64url")?;
+        if bytes.len() != len {
+            return Err("EC coordinate has the wrong length for its curve");
+        }
+    }
+    let key = DecodingKey::from_ec_components(x, y).map_err(|_| "bad EC key")?;
+    Ok((kind, key))
 }
 
 #[cfg(test)]
@@ -499,25 +717,50 @@ mod tests {
     fn unusable_keys_are_skipped_with_a_reason() {
         let n = URL_SAFE_NO_PAD.encode([0xC5u8; 256]);
         let good = json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "snk_1", "n": n, "e": "AQAB"});
-        assert!(usable_rsa_key(&good).is_ok());
+        assert!(usable_key(&good).is_ok());
+        let reason = |jwk: &Value| usable_key(jwk).err();
         let mut oct = good.clone();
         oct["kty"] = json!("oct");
-        assert_eq!(usable_rsa_key(&oct).err(), Some("kty is not RSA"));
+        assert_eq!(reason(&oct), Some("kty is not RSA, EC or OKP"));
         let mut enc = good.clone();
         enc["use"] = json!("enc");
-        assert_eq!(usable_rsa_key(&enc).err(), Some("use is not sig"));
-        let mut ps = good.clone();
-        ps["alg"] = json!("PS256");
-        assert_eq!(usable_rsa_key(&ps).err(), Some("alg is not RS256"));
+        assert_eq!(reason(&enc), Some("use is not sig"));
+        let mut hs = good.clone();
+        hs["alg"] = json!("HS256");
+        assert_eq!(reason(&hs), Some("alg is not supported"));
+        let mut es = good.clone();
+        es["alg"] = json!("ES256");
+        assert_eq!(reason(&es), Some("alg does not fit the key type"));
         let mut weak = good.clone();
         weak["n"] = json!(URL_SAFE_NO_PAD.encode([0xC5u8; 128]));
-        assert_eq!(
-            usable_rsa_key(&weak).err(),
-            Some("RSA modulus shorter than 2048 bits")
-        );
-        let mut nokid = good;
+        assert_eq!(reason(&weak), Some("RSA modulus shorter than 2048 bits"));
+        let mut nokid = good.clone();
         nokid.as_object_mut().unwrap().remove("kid");
-        assert_eq!(usable_rsa_key(&nokid).err(), Some("no kid"));
+        assert_eq!(reason(&nokid), Some("no kid"));
+        let coord = |len: usize| URL_SAFE_NO_PAD.encode(vec![7u8; len]);
+        let p256 = json!({"kty": "EC", "crv": "P-256", "kid": "e", "x": coord(32), "y": coord(32)});
+        let (_, key) = usable_key(&p256).unwrap();
+        assert!(key.accepts(SigningAlgorithm::Es256));
+        assert!(!key.accepts(SigningAlgorithm::Es384));
+        let mut short = p256.clone();
+        short["crv"] = json!("P-384");
+        assert_eq!(
+            reason(&short),
+            Some("EC coordinate has the wrong length for its curve")
+        );
+        let mut k1 = p256;
+        k1["crv"] = json!("secp256k1");
+        assert_eq!(reason(&k1), Some("EC curve is not P-256 or P-384"));
+        let ed =
+            json!({"kty": "OKP", "crv": "Ed25519", "kid": "d", "x": coord(32), "alg": "EdDSA"});
+        assert!(usable_key(&ed).unwrap().1.accepts(SigningAlgorithm::EdDsa));
+        let mut x448 = ed;
+        x448["crv"] = json!("Ed448");
+        assert_eq!(reason(&x448), Some("OKP curve is not Ed25519"));
+        // An RSA key declared for RS256 does not verify PS256, nor the reverse.
+        let (_, rsa) = usable_key(&good).unwrap();
+        assert!(rsa.accepts(SigningAlgorithm::Rs256));
+        assert!(!rsa.accepts(SigningAlgorithm::Ps256));
     }
 
     #[test]

@@ -35,10 +35,22 @@
 //! - `types`: parsed URLs, scopes, a redacting bearer token.
 //! - `error`: [`AuthError`], one variant per distinct answer.
 //! - `bearer`, `verify`, `jwks`, `token_cache`, `claims`: header parsing,
-//!   validation, the key cache, the verified-token cache, the verified caller.
+//!   validation (RS256/384/512, PS256/384/512, ES256/384, EdDSA; the key must
+//!   fit the algorithm), the key cache, the verified-token cache, the
+//!   verified caller.
+//! - `discovery`: issuer URL → `jwks_uri` (OpenID Connect or RFC 8414), exact
+//!   issuer match.
+//! - `introspection`: RFC 7662 for opaque tokens.
+//! - `verifier_set`: several issuers at once (the token's `iss` picks the
+//!   verifier) plus one optional opaque-token verifier.
 //! - `protection`: [`ProtectedResource`], what a provider builds.
-//! - `providers`: [`AuthProvider`] and [`ScalekitProvider`].
+//! - `providers`: [`AuthProvider`], [`ScalekitProvider`], [`OidcProvider`]
+//!   and its presets (Auth0, WorkOS AuthKit, Keycloak, Entra ID, Descope),
+//!   [`ProviderConfig`](providers::ProviderConfig) (a provider as TOML/JSON)
+//!   and the environment variables (FastMCP's names).
 //! - `config`: [`Env`], the process environment and `.env`.
+//! - [`policy`]: per-item authorization (tools, prompts, resources,
+//!   templates): scopes, claim conditions, predicates; step-up or denial.
 //!
 //! [`http`] is the axum/tower surface: `origin`, `cors`, `challenge`, `prm`,
 //! `as_metadata`, `session` (bindings and session caps), `rate_limit`,
@@ -48,13 +60,17 @@
 mod bearer;
 mod claims;
 pub mod config;
+pub mod discovery;
 mod error;
 pub mod http;
+pub mod introspection;
 pub mod jwks;
+pub mod policy;
 mod protection;
 pub mod providers;
 mod token_cache;
 pub mod types;
+mod verifier_set;
 pub mod verify;
 
 pub use bearer::bearer_token;
@@ -63,8 +79,10 @@ pub use config::{ConfigError, Env};
 pub use error::{AuthError, TokenRejection};
 pub use protection::{ProtectedResource, ProtectedResourceBuilder};
 pub use providers::AuthProvider;
+pub use providers::oidc::OidcProvider;
 pub use providers::scalekit::ScalekitProvider;
 pub use types::{BearerToken, EnvironmentUrl, McpUrl, Scope, ScopeSet};
+pub use verifier_set::OpaqueTokenVerifier;
 
 /// Entry points for the fuzz targets in `fuzz/` (built with `--cfg fuzzing`
 /// only): internals the public API does not reach without a network.

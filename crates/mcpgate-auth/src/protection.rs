@@ -11,7 +11,8 @@ use crate::bearer::bearer_token;
 use crate::claims::AccessToken;
 use crate::config::ConfigError;
 use crate::error::AuthError;
-use crate::types::{McpUrl, ScopeSet};
+use crate::types::{BearerToken, McpUrl, ScopeSet};
+use crate::verifier_set::{OpaqueTokenVerifier, VerifierSet, VerifierSetError};
 use crate::verify::JwtVerifier;
 
 /// Everything needed to protect one MCP endpoint with bearer tokens.
@@ -23,7 +24,7 @@ pub struct ProtectedResource {
     pub(crate) required_scopes: ScopeSet,
     pub(crate) resource_name: Option<String>,
     pub(crate) resource_documentation: Option<String>,
-    pub(crate) verifier: JwtVerifier,
+    pub(crate) verifiers: VerifierSet,
     /// Where the authorization server's RFC 8414 metadata lives, for the
     /// `/.well-known/oauth-authorization-server` forwarder older clients use.
     pub(crate) upstream_metadata_url: Option<String>,
@@ -54,15 +55,44 @@ impl ProtectedResource {
     /// assert_eq!(resource.metadata_document()["authorization_servers"][0], "https://id.example.com");
     /// ```
     pub fn builder(resource: McpUrl, verifier: JwtVerifier) -> ProtectedResourceBuilder {
-        ProtectedResourceBuilder {
-            resource,
-            verifier,
-            authorization_servers: Vec::new(),
-            scopes_supported: None,
-            required_scopes: Vec::new(),
-            resource_name: None,
-            resource_documentation: None,
-            upstream_metadata_url: None,
+        ProtectedResourceBuilder::empty(resource).verifier(verifier)
+    }
+
+    /// Starts a protected resource whose tokens are all checked by `opaque`
+    /// (for example RFC 7662 introspection), with no JWT verifier: for an
+    /// authorization server that issues opaque tokens, or to have every
+    /// token (JWTs too) checked by the server so revocation takes effect.
+    /// The verifier's issuer, when it knows one, is advertised in
+    /// `authorization_servers`.
+    ///
+    /// ```
+    /// use mcpgate_auth::introspection::{ClientSecret, IntrospectionSettings, IntrospectionVerifier};
+    /// use mcpgate_auth::{McpUrl, ProtectedResource};
+    ///
+    /// let mcp_url = "https://mcp.example.com/mcp";
+    /// let introspection = IntrospectionVerifier::new(IntrospectionSettings::new(
+    ///     "https://id.example.com/oauth2/introspect",
+    ///     "https://id.example.com",
+    ///     "mcp-server",
+    ///     ClientSecret::new("from-your-vault".to_owned()),
+    ///     [mcp_url],
+    /// ))?;
+    /// let resource = ProtectedResource::opaque_builder(McpUrl::parse(mcp_url)?, introspection)
+    ///     .required_scopes(["mcp:tools"])
+    ///     .build()?;
+    /// assert_eq!(resource.authorization_servers(), ["https://id.example.com"]);
+    /// assert!(resource.jwt_verifiers().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn opaque_builder(
+        resource: McpUrl,
+        opaque: impl OpaqueTokenVerifier,
+    ) -> ProtectedResourceBuilder {
+        let issuer = opaque.issuer().map(str::to_owned);
+        let builder = ProtectedResourceBuilder::empty(resource).opaque_verifier(opaque);
+        match issuer {
+            Some(issuer) => builder.authorization_server(issuer),
+            None => builder,
         }
     }
 
@@ -87,16 +117,44 @@ impl ProtectedResource {
         self.upstream_metadata_url.as_deref()
     }
 
-    /// The token verifier.
-    pub fn verifier(&self) -> &JwtVerifier {
-        &self.verifier
+    /// The first JWT verifier (the only one unless the resource trusts
+    /// several issuers; see [`jwt_verifiers`](Self::jwt_verifiers)), or
+    /// `None` for a resource that checks every token with its opaque-token
+    /// verifier (one made with [`opaque_builder`](Self::opaque_builder)).
+    pub fn jwt_verifier(&self) -> Option<&JwtVerifier> {
+        self.verifiers.primary()
+    }
+
+    /// The verifier for tokens that are not JWTs (every token, when there is
+    /// no JWT verifier), if any.
+    pub fn opaque_verifier(&self) -> Option<&Arc<dyn OpaqueTokenVerifier>> {
+        self.verifiers.opaque()
+    }
+
+    /// Every JWT verifier, one per trusted authorization server.
+    pub fn jwt_verifiers(&self) -> &[JwtVerifier] {
+        self.verifiers.jwt()
+    }
+
+    /// Fetches every JWT verifier's keys now (if not fetched yet), so the
+    /// first client does not pay for the fetch. Nothing to do for an opaque
+    /// verifier: it asks per token.
+    pub async fn prefetch_keys(&self) {
+        futures::future::join_all(self.verifiers.jwt().iter().map(|v| v.keys().prefetch())).await;
+    }
+
+    /// Verifies a bearer token with the verifier its issuer selects (or the
+    /// opaque-token verifier for a token that is not a JWT), without the
+    /// server-wide scope check.
+    pub async fn verify(&self, token: &BearerToken) -> Result<Arc<AccessToken>, AuthError> {
+        self.verifiers.verify(token).await
     }
 
     /// Authenticates one request from its headers: bearer token, signature and
     /// claims, then the server-wide required scopes.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<AccessToken>, AuthError> {
-        let token = bearer_token(headers, self.verifier.max_token_bytes())?;
-        let access = self.verifier.verify(&token).await?;
+        let token = bearer_token(headers, self.verifiers.max_token_bytes())?;
+        let access = self.verifiers.verify(&token).await?;
         if !access.scopes().contains_all(&self.required_scopes) {
             // Ask for what the token has plus what is missing, so a step-up
             // does not cost the client the permissions it already holds.
@@ -105,6 +163,22 @@ impl ProtectedResource {
             return Err(AuthError::InsufficientScope { required });
         }
         Ok(access)
+    }
+
+    /// A builder holding everything this resource has, to extend it (more
+    /// verifiers, another authorization server).
+    pub(crate) fn to_builder(&self) -> ProtectedResourceBuilder {
+        ProtectedResourceBuilder {
+            resource: self.resource.clone(),
+            jwt: self.verifiers.jwt().to_vec(),
+            opaque: self.verifiers.opaque().cloned(),
+            authorization_servers: self.authorization_servers.clone(),
+            scopes_supported: Some(self.scopes_supported.iter().map(str::to_owned).collect()),
+            required_scopes: self.required_scopes.iter().map(str::to_owned).collect(),
+            resource_name: self.resource_name.clone(),
+            resource_documentation: self.resource_documentation.clone(),
+            upstream_metadata_url: self.upstream_metadata_url.clone(),
+        }
     }
 
     /// The RFC 9728 protected resource metadata document. Empty optional fields
@@ -135,7 +209,8 @@ impl ProtectedResource {
 #[must_use = "call .build() to get the ProtectedResource"]
 pub struct ProtectedResourceBuilder {
     resource: McpUrl,
-    verifier: JwtVerifier,
+    jwt: Vec<JwtVerifier>,
+    opaque: Option<Arc<dyn OpaqueTokenVerifier>>,
     authorization_servers: Vec<String>,
     scopes_supported: Option<Vec<String>>,
     required_scopes: Vec<String>,
@@ -145,6 +220,46 @@ pub struct ProtectedResourceBuilder {
 }
 
 impl ProtectedResourceBuilder {
+    fn empty(resource: McpUrl) -> Self {
+        Self {
+            resource,
+            jwt: Vec::new(),
+            opaque: None,
+            authorization_servers: Vec::new(),
+            scopes_supported: None,
+            required_scopes: Vec::new(),
+            resource_name: None,
+            resource_documentation: None,
+            upstream_metadata_url: None,
+        }
+    }
+
+    /// Trusts another issuer's tokens too (several authorization servers at
+    /// once, e.g. users from one and machine clients from another). A token's
+    /// `iss`, read before verification only to pick the verifier, selects
+    /// the verifier; that one then checks everything. Two verifiers may not
+    /// accept the same issuer. Add each server with
+    /// [`authorization_server`](Self::authorization_server) as well.
+    pub fn verifier(mut self, verifier: JwtVerifier) -> Self {
+        self.jwt.push(verifier);
+        self
+    }
+
+    /// Verifies tokens that are not JWTs (opaque tokens) with `verifier`,
+    /// e.g. RFC 7662 introspection. Without one, such tokens are rejected as
+    /// malformed. Setting it again replaces it.
+    pub fn opaque_verifier(mut self, verifier: impl OpaqueTokenVerifier) -> Self {
+        self.opaque = Some(Arc::new(verifier));
+        self
+    }
+
+    /// [`opaque_verifier`](Self::opaque_verifier) with a verifier that is
+    /// already shared.
+    pub(crate) fn shared_opaque_verifier(mut self, verifier: Arc<dyn OpaqueTokenVerifier>) -> Self {
+        self.opaque = Some(verifier);
+        self
+    }
+
     /// Adds an authorization server (its issuer URL) to the metadata's
     /// `authorization_servers`. At least one is required.
     pub fn authorization_server(mut self, issuer: impl Into<String>) -> Self {
@@ -217,14 +332,32 @@ impl ProtectedResourceBuilder {
                 .map_err(|e| ConfigError::new("scopes_supported", e.to_string()))?,
             None => required_scopes.clone(),
         };
+        let verifiers = VerifierSet::new(self.jwt, self.opaque).map_err(|e| match e {
+            VerifierSetError::DuplicateIssuer(issuer) => ConfigError::new(
+                "verifiers",
+                format!(
+                    "two verifiers accept the issuer `{issuer}`; each issuer needs exactly one"
+                ),
+            ),
+            VerifierSetError::Empty => ConfigError::new(
+                "verifiers",
+                "is empty; add a JWT verifier or an opaque-token verifier",
+            ),
+        })?;
+        let mut servers: Vec<String> = Vec::new();
+        for server in self.authorization_servers {
+            if !servers.contains(&server) {
+                servers.push(server);
+            }
+        }
         Ok(ProtectedResource {
             resource: self.resource,
-            authorization_servers: self.authorization_servers,
+            authorization_servers: servers,
             scopes_supported,
             required_scopes,
             resource_name: self.resource_name,
             resource_documentation: self.resource_documentation,
-            verifier: self.verifier,
+            verifiers,
             upstream_metadata_url: self.upstream_metadata_url,
         })
     }

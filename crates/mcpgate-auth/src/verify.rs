@@ -1,4 +1,6 @@
-//! Bearer-token validation: compact JWS, RS256, keys from the issuer's JWKS.
+//! Bearer-token validation: compact JWS, an allow-list of asymmetric
+//! algorithms (RSA PKCS#1 and PSS, ECDSA P-256/P-384, Ed25519), keys from the
+//! issuer's JWKS.
 //!
 //! The order of checks is deliberate: cheap structural checks and header
 //! allow-lists run before any key lookup (so junk never triggers a JWKS
@@ -21,27 +23,112 @@ use crate::jwks::{JwksCache, KeyLookupError};
 use crate::token_cache::VerifiedTokens;
 use crate::types::BearerToken;
 
-/// Signature algorithms a verifier may accept. An allow-list type, so adding
-/// ES256 or EdDSA later is a new variant rather than a string comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Signature algorithms a verifier may accept. Only asymmetric ones exist
+/// here: `none` and the HMAC family (`HS*`) cannot be named, so no setting can
+/// turn a public key into a shared secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum SigningAlgorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256, what Scalekit signs with.
     Rs256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    Rs384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    Rs512,
+    /// RSASSA-PSS with SHA-256.
+    Ps256,
+    /// RSASSA-PSS with SHA-384.
+    Ps384,
+    /// RSASSA-PSS with SHA-512.
+    Ps512,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+    /// ECDSA on P-384 with SHA-384.
+    Es384,
+    /// EdDSA on Ed25519.
+    EdDsa,
 }
 
+/// A name that is not one of the supported algorithms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unsupported algorithm `{0}`; expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"
+)]
+pub struct UnknownAlgorithm(pub String);
+
 impl SigningAlgorithm {
-    fn from_header(alg: &str) -> Option<Self> {
-        match alg {
-            "RS256" => Some(Self::Rs256),
-            _ => None,
+    /// Every supported algorithm.
+    pub const ALL: [Self; 9] = [
+        Self::Rs256,
+        Self::Rs384,
+        Self::Rs512,
+        Self::Ps256,
+        Self::Ps384,
+        Self::Ps512,
+        Self::Es256,
+        Self::Es384,
+        Self::EdDsa,
+    ];
+
+    /// The JOSE name (`RS256`, `EdDSA`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Rs384 => "RS384",
+            Self::Rs512 => "RS512",
+            Self::Ps256 => "PS256",
+            Self::Ps384 => "PS384",
+            Self::Ps512 => "PS512",
+            Self::Es256 => "ES256",
+            Self::Es384 => "ES384",
+            Self::EdDsa => "EdDSA",
         }
+    }
+
+    pub(crate) fn from_header(alg: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == alg)
     }
 
     fn to_jsonwebtoken(self) -> Algorithm {
         match self {
             Self::Rs256 => Algorithm::RS256,
+            Self::Rs384 => Algorithm::RS384,
+            Self::Rs512 => Algorithm::RS512,
+            Self::Ps256 => Algorithm::PS256,
+            Self::Ps384 => Algorithm::PS384,
+            Self::Ps512 => Algorithm::PS512,
+            Self::Es256 => Algorithm::ES256,
+            Self::Es384 => Algorithm::ES384,
+            Self::EdDsa => Algorithm::EdDSA,
         }
+    }
+}
+
+impl std::fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SigningAlgorithm {
+    type Err = UnknownAlgorithm;
+
+    /// The exact JOSE name (`alg` values are case-sensitive).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_header(s.trim()).ok_or_else(|| UnknownAlgorithm(s.to_owned()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SigningAlgorithm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for SigningAlgorithm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -77,7 +164,24 @@ pub struct VerifierSettings {
     /// identical token then skip the signature check; `exp` and the key's
     /// presence in the JWKS are still checked on every request.
     pub verified_token_cache: usize,
+    /// Where granted scopes are read from (default `scope`, `scopes`, `scp`):
+    /// a top-level claim name, or an RFC 6901 JSON pointer starting with `/`
+    /// for nested claims (Keycloak's `/realm_access/roles`). Each may hold a
+    /// space-separated string or a list; the union is taken.
+    pub scope_claims: Vec<String>,
+    /// Claims that must be present (any non-null value), beyond `iss`, `sub`,
+    /// `aud` and `exp`, which always are.
+    pub required_claims: Vec<String>,
+    /// When non-empty, the token's `azp` (authorized party) must be one of
+    /// these (OpenID Connect Core §2; Keycloak puts the client id there).
+    pub authorized_parties: Vec<String>,
+    /// The name reported by [`AccessToken::provider`] (e.g. `scalekit`,
+    /// `auth0`), so tools can tell callers of several providers apart.
+    pub provider: String,
 }
+
+/// The scope claims read when none are configured.
+pub const DEFAULT_SCOPE_CLAIMS: [&str; 3] = ["scope", "scopes", "scp"];
 
 /// Default number of verified tokens remembered.
 pub const DEFAULT_VERIFIED_TOKEN_CACHE: usize = 10_000;
@@ -107,6 +211,10 @@ impl VerifierSettings {
             leeway: DEFAULT_LEEWAY,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             verified_token_cache: DEFAULT_VERIFIED_TOKEN_CACHE,
+            scope_claims: DEFAULT_SCOPE_CLAIMS.map(str::to_owned).to_vec(),
+            required_claims: Vec::new(),
+            authorized_parties: Vec::new(),
+            provider: "jwt".to_owned(),
         }
     }
 
@@ -133,6 +241,9 @@ pub enum InvalidSettings {
     /// No algorithm.
     #[error("at least one algorithm is required")]
     NoAlgorithm,
+    /// No scope claim name, or an empty one.
+    #[error("scope claim names must be non-empty")]
+    EmptyScopeClaim,
 }
 
 /// Validates bearer tokens against one issuer's JWKS.
@@ -140,12 +251,26 @@ pub enum InvalidSettings {
 pub struct JwtVerifier {
     keys: JwksCache,
     verified: Arc<VerifiedTokens>,
-    validation: Validation,
+    /// One validation per allowed algorithm: jsonwebtoken refuses a
+    /// `Validation` whose algorithms span key families, and one algorithm per
+    /// check also pins the header's `alg` to exactly the one checked.
+    validations: Arc<Vec<(SigningAlgorithm, Validation)>>,
     algorithms: Vec<SigningAlgorithm>,
     leeway_secs: u64,
     max_token_bytes: usize,
     /// `iss` → canonical issuer identity, for aliases only.
     issuer_ids: Arc<HashMap<String, String>>,
+    issuers: Arc<Vec<String>>,
+    claims: Arc<ClaimRules>,
+}
+
+/// What is read from or required of the claims after the signature.
+#[derive(Debug)]
+struct ClaimRules {
+    scope_claims: Vec<String>,
+    required_claims: Vec<String>,
+    authorized_parties: Vec<String>,
+    provider: String,
 }
 
 impl JwtVerifier {
@@ -161,12 +286,17 @@ impl JwtVerifier {
         if settings.algorithms.is_empty() {
             return Err(InvalidSettings::NoAlgorithm);
         }
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.algorithms = settings
-            .algorithms
+        if settings
+            .scope_claims
             .iter()
-            .map(|a| a.to_jsonwebtoken())
-            .collect();
+            .any(|c| c.is_empty() || c == "/")
+        {
+            return Err(InvalidSettings::EmptyScopeClaim);
+        }
+        let mut algorithms = settings.algorithms.clone();
+        algorithms.sort();
+        algorithms.dedup();
+        let mut validation = Validation::new(Algorithm::RS256);
         // jsonwebtoken only checks iss/aud/sub when they are listed as required.
         validation.required_spec_claims = ["exp", "iss", "aud", "sub"]
             .into_iter()
@@ -190,15 +320,52 @@ impl JwtVerifier {
                 .filter(|a| !a.is_empty())
                 .collect::<Vec<_>>(),
         );
+        let validations = algorithms
+            .iter()
+            .map(|alg| {
+                let mut v = validation.clone();
+                v.algorithms = vec![alg.to_jsonwebtoken()];
+                (*alg, v)
+            })
+            .collect();
         Ok(Self {
             keys,
             verified: Arc::new(VerifiedTokens::new(settings.verified_token_cache)),
-            validation,
-            algorithms: settings.algorithms,
+            validations: Arc::new(validations),
+            algorithms,
             leeway_secs: settings.leeway.as_secs(),
             max_token_bytes: settings.max_token_bytes,
             issuer_ids: Arc::new(settings.issuer_aliases.into_iter().collect()),
+            issuers: Arc::new(
+                settings
+                    .issuers
+                    .into_iter()
+                    .filter(|i| !i.is_empty())
+                    .collect(),
+            ),
+            claims: Arc::new(ClaimRules {
+                scope_claims: settings.scope_claims,
+                required_claims: settings.required_claims,
+                authorized_parties: settings.authorized_parties,
+                provider: settings.provider,
+            }),
         })
+    }
+
+    /// The accepted `iss` values (used to route a token to its verifier when
+    /// a resource trusts several issuers).
+    pub fn issuers(&self) -> &[String] {
+        &self.issuers
+    }
+
+    /// The accepted algorithms.
+    pub fn algorithms(&self) -> &[SigningAlgorithm] {
+        &self.algorithms
+    }
+
+    /// The provider name given to the [`AccessToken`]s this verifier builds.
+    pub fn provider(&self) -> &str {
+        &self.claims.provider
     }
 
     /// The key cache this verifier uses.
@@ -224,14 +391,25 @@ impl JwtVerifier {
         {
             return Ok(access);
         }
-        let kid = self.check_header(raw)?;
+        let (kid, alg) = self.check_header(raw)?;
         let key = self.keys.key(&kid).await.map_err(|e| match e {
             KeyLookupError::UnknownKid => AuthError::InvalidToken(TokenRejection::UnknownKey),
             KeyLookupError::Unavailable => AuthError::KeysUnavailable {
                 retry_after: self.keys.refetch_interval(),
             },
         })?;
-        let data = jsonwebtoken::decode::<Map<String, Value>>(raw, &key, &self.validation)
+        // The header's `alg` is allowed; the key must also have been made for
+        // it (type, curve, declared `alg`): a key is used with one algorithm
+        // only (RFC 8725 §3.1), so a PS256 key never checks an RS256 token.
+        if !key.accepts(alg) {
+            return Err(TokenRejection::AlgorithmKeyMismatch.into());
+        }
+        let validation = self
+            .validations
+            .iter()
+            .find_map(|(a, v)| (*a == alg).then_some(v))
+            .ok_or(TokenRejection::UnsupportedAlgorithm)?;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(raw, key.decoding_key(), validation)
             .map_err(|e| match e.into_kind() {
                 // jsonwebtoken reports a required claim it cannot parse (a string
                 // `exp`, a numeric `sub`) as missing; tell the two apart. Claims
@@ -243,8 +421,13 @@ impl JwtVerifier {
             })?;
         let claims = data.claims;
         self.check_claim_types(&claims, now)?;
-        let mut access = AccessToken::from_verified_claims(claims)
-            .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
+        self.check_claim_rules(&claims)?;
+        let mut access = AccessToken::from_verified_claims_with(
+            claims,
+            &self.claims.scope_claims,
+            &self.claims.provider,
+        )
+        .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
         if let Some(canonical) = self.issuer_ids.get(access.issuer()) {
             access.set_issuer_id(canonical);
         }
@@ -254,8 +437,24 @@ impl JwtVerifier {
         Ok(access)
     }
 
-    /// Structural and header checks; returns the `kid`.
-    fn check_header(&self, raw: &str) -> Result<String, TokenRejection> {
+    /// Required claims and authorized parties, after the signature.
+    fn check_claim_rules(&self, claims: &Map<String, Value>) -> Result<(), TokenRejection> {
+        for name in &self.claims.required_claims {
+            if claims.get(name).is_none_or(Value::is_null) {
+                return Err(TokenRejection::MissingConfiguredClaim(name.clone()));
+            }
+        }
+        if !self.claims.authorized_parties.is_empty() {
+            let azp = claims.get("azp").and_then(Value::as_str);
+            if !azp.is_some_and(|p| self.claims.authorized_parties.iter().any(|a| a == p)) {
+                return Err(TokenRejection::UnauthorizedParty);
+            }
+        }
+        Ok(())
+    }
+
+    /// Structural and header checks; returns the `kid` and the `alg`.
+    fn check_header(&self, raw: &str) -> Result<(String, SigningAlgorithm), TokenRejection> {
         let mut parts = raw.split('.');
         let (Some(header), Some(_claims), Some(_sig), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -272,9 +471,9 @@ impl JwtVerifier {
             .get("alg")
             .and_then(Value::as_str)
             .and_then(SigningAlgorithm::from_header);
-        if !alg.is_some_and(|a| self.algorithms.contains(&a)) {
+        let Some(alg) = alg.filter(|a| self.algorithms.contains(a)) else {
             return Err(TokenRejection::UnsupportedAlgorithm);
-        }
+        };
         if let Some(param) = FORBIDDEN_HEADER_PARAMS
             .iter()
             .find(|p| header.contains_key(**p))
@@ -287,7 +486,7 @@ impl JwtVerifier {
             Some(_) => return Err(TokenRejection::UnexpectedType),
         }
         match header.get("kid") {
-            Some(Value::String(kid)) if !kid.is_empty() => Ok(kid.clone()),
+            Some(Value::String(kid)) if !kid.is_empty() => Ok((kid.clone(), alg)),
             _ => Err(TokenRejection::MissingKeyId),
         }
     }

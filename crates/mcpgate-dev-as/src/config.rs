@@ -10,6 +10,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::Error;
+use crate::keys::KeyAlgorithm;
 pub use crate::limits::{RateLimit, RateLimits};
 
 /// Scopes advertised when the caller does not choose: the OIDC basics Scalekit
@@ -104,6 +105,17 @@ pub struct DevAuthServerConfig {
     /// Per-IP rate limits of the registration, token/revocation and
     /// authorization endpoints. Default: [`RateLimits::default`].
     pub rate_limits: RateLimits,
+    /// The algorithm tokens are signed with. Default `None`: whatever the
+    /// stored key signs with, and RS256 (Scalekit's) for a new one. With
+    /// `Some`, a data directory holding a key of another kind gets a new key
+    /// of this kind at start; the old one stays published for the rotation
+    /// grace period.
+    pub signing_algorithm: Option<KeyAlgorithm>,
+    /// Audiences (upstream URLs or logical names) RFC 8693 token exchange may
+    /// issue tokens for, besides the MCP URL itself. An exchange asking for
+    /// any other audience is refused with `invalid_target`. URLs compare in
+    /// canonical form (no lone trailing `/`). Default: none.
+    pub exchange_audiences: Vec<String>,
 }
 
 impl DevAuthServerConfig {
@@ -127,7 +139,27 @@ impl DevAuthServerConfig {
             cimd_loopback_hosts: Vec::new(),
             max_registered_clients: DEFAULT_MAX_REGISTERED_CLIENTS,
             rate_limits: RateLimits::default(),
+            signing_algorithm: None,
+            exchange_audiences: Vec::new(),
         }
+    }
+
+    /// Lets token exchange issue tokens for these audiences (upstream URLs
+    /// or names); see [`exchange_audiences`](Self::exchange_audiences).
+    pub fn with_exchange_audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.exchange_audiences
+            .extend(audiences.into_iter().map(Into::into));
+        self
+    }
+
+    /// Signs tokens with `algorithm` (RS256, ES256 or EdDSA).
+    pub fn with_signing_algorithm(mut self, algorithm: KeyAlgorithm) -> Self {
+        self.signing_algorithm = Some(algorithm);
+        self
     }
 
     /// Sets a fixed resource id instead of a generated one.
@@ -281,6 +313,13 @@ impl DevAuthServerConfig {
         }
         for host in &self.cimd_loopback_hosts {
             loopback_authority(host).map_err(Error::Config)?;
+        }
+        if let Some(bad) = self.exchange_audiences.iter().find(|a| {
+            a.is_empty() || a.len() > 1024 || a.chars().any(|c| c.is_whitespace() || c.is_control())
+        }) {
+            return Err(Error::Config(format!(
+                "exchange_audiences: {bad:?} must be a non-empty URL or name of at most 1024 bytes without spaces"
+            )));
         }
         self.rate_limits.validate().map_err(Error::Config)?;
         Ok(())

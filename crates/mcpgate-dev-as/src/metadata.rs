@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::error::OAuthError;
+use crate::exchange::GRANT_TYPE;
 use crate::keys::jwks;
 use crate::state::{AppState, Shared, unix_now_ms};
 
@@ -28,7 +29,7 @@ pub(crate) fn authorization_server_metadata(state: &Shared) -> Value {
         "scopes_supported": state.config.scopes_supported,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", GRANT_TYPE],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "code_challenge_methods_supported": ["S256"],
@@ -80,9 +81,9 @@ pub(crate) fn openid_configuration_document(state: &Shared) -> Value {
         "revocation_endpoint": format!("{env}/oauth/revoke"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": [state.keys().current().algorithm().as_str()],
         "scopes_supported": state.config.scopes_supported,
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", GRANT_TYPE],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,

@@ -243,7 +243,8 @@ impl DevAuthServer {
     /// The old key stays in the JWKS for the configured grace period, so tokens it
     /// signed keep verifying, and is dropped afterwards.
     pub async fn rotate_keys(&self) -> Result<String, Error> {
-        let key = tokio::task::spawn_blocking(SigningKey::generate)
+        let algorithm = self.shared.keys().current().algorithm();
+        let key = tokio::task::spawn_blocking(move || SigningKey::generate_for(algorithm))
             .await
             .map_err(|e| Error::Task(e.to_string()))??;
         let kid = key.kid().to_owned();

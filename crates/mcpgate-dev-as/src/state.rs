@@ -97,7 +97,7 @@ impl Shared {
         let org_id = store
             .meta_get_or_init("org_id", || random_digits_id("org_"))
             .map_err(meta_err)?;
-        let keys = load_keys(&store, grace_ms(&config))?;
+        let keys = load_keys(&store, grace_ms(&config), config.signing_algorithm)?;
         let allowed_origins = config
             .allowed_origins
             .iter()
@@ -225,14 +225,18 @@ fn grace_ms(config: &DevAuthServerConfig) -> i64 {
 /// Loads the stored keys, creating the first one on a fresh database. A key that
 /// fails to load is an error, never a reason to make a new one: every token and
 /// every verifier's cache would silently stop matching.
-fn load_keys(store: &Store, grace_ms: i64) -> Result<KeyRing, Error> {
+fn load_keys(
+    store: &Store,
+    grace_ms: i64,
+    algorithm: Option<crate::keys::KeyAlgorithm>,
+) -> Result<KeyRing, Error> {
     let location = || store.location().to_owned();
     let rows = store.load_keys().map_err(|source| Error::Store {
         location: location(),
         source,
     })?;
     if rows.is_empty() {
-        let key = SigningKey::generate()?;
+        let key = SigningKey::generate_for(algorithm.unwrap_or_default())?;
         store
             .install_key(key.kid(), key.pkcs8_der(), unix_now_ms())
             .map_err(|source| Error::Store {
@@ -270,6 +274,22 @@ fn load_keys(store: &Store, grace_ms: i64) -> Result<KeyRing, Error> {
     let mut ring = KeyRing::new(current, grace_ms);
     for (key, at) in retired {
         ring.add_retired(key, at);
+    }
+    if let Some(algorithm) = algorithm
+        && ring.current().algorithm() != algorithm
+    {
+        // Asked for another algorithm than the stored key signs with: rotate,
+        // keeping the old key published for the grace period.
+        let key = SigningKey::generate_for(algorithm)?;
+        let now = unix_now_ms();
+        store
+            .install_key(key.kid(), key.pkcs8_der(), now)
+            .map_err(|source| Error::Store {
+                location: location(),
+                source,
+            })?;
+        tracing::info!(kid = key.kid(), alg = %algorithm, "created signing key for the requested algorithm");
+        ring.rotate(key, now);
     }
     let cutoff = ring.prune(unix_now_ms());
     store

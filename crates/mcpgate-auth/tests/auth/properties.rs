@@ -323,17 +323,14 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
-/// A protected endpoint at `mcp_url` requiring `scopes`, over a key cache that
-/// is never contacted: every request below is refused before a key is needed.
-fn endpoint(mcp_url: &McpUrl, scopes: &[String]) -> axum::Router {
+/// A protected endpoint at `mcp_url` requiring `scopes` and accepting `alg`,
+/// over a key cache that is never contacted: every request below is refused
+/// before a key is needed.
+fn endpoint(mcp_url: &McpUrl, scopes: &[String], alg: SigningAlgorithm) -> axum::Router {
     let keys = JwksCache::new("http://127.0.0.1:9/keys", JwksConfig::default());
     let verifier = JwtVerifier::new(
         keys,
-        VerifierSettings::new(
-            ["https://auth.example.com"],
-            [mcp_url.as_str()],
-            [SigningAlgorithm::Rs256],
-        ),
+        VerifierSettings::new(["https://auth.example.com"], [mcp_url.as_str()], [alg]),
     )
     .expect("valid settings");
     let resource = ProtectedResource::builder(mcp_url.clone(), verifier)
@@ -376,11 +373,17 @@ proptest! {
             Just(vec!["Bearer a".to_owned(), "Bearer b".to_owned()]),
             "Bearer [ -~]{1,30}".prop_map(|v| vec![v]),
         ],
+        // The answer must not depend on the key type the verifier expects.
+        alg in prop::sample::select(vec![
+            SigningAlgorithm::Rs256,
+            SigningAlgorithm::Es256,
+            SigningAlgorithm::EdDsa,
+        ]),
     ) {
         let mcp_url = McpUrl::parse(&format!("https://mcp.example.com/{}", path.join("/")))
             .expect("a valid URL");
         let required = ScopeSet::parse(scopes.clone()).expect("valid scopes");
-        let mut router = endpoint(&mcp_url, &scopes);
+        let mut router = endpoint(&mcp_url, &scopes, alg);
         let (status, headers, prm) = runtime().block_on(async {
             let mut request = Request::builder()
                 .method(Method::POST)

@@ -179,3 +179,55 @@ async fn a_corrupt_stored_key_is_an_error_naming_the_file_not_a_new_key() {
     assert!(matches!(err, Error::LoadKey { .. }), "{err}");
     assert!(err.to_string().contains(&db.display().to_string()), "{err}");
 }
+
+#[tokio::test]
+async fn a_requested_signing_algorithm_rotates_a_stored_key_of_another_kind() {
+    use mcpgate_dev_as::KeyAlgorithm;
+    let alg_of = |token: &str| -> Value {
+        use base64::Engine;
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["alg"].clone()
+    };
+    let dir = TempDir::new();
+    let first = start_with(config().with_data_dir(dir.path())).await;
+    let rsa_kid = first.server.current_kid();
+    assert_eq!(
+        alg_of(&first.server.mint_token(TokenRequest::new()).unwrap()),
+        "RS256"
+    );
+    first.server.shutdown().await.unwrap();
+
+    // Asked for ES256: a new P-256 key signs; the RSA key stays published.
+    let second = start_with(
+        config()
+            .with_data_dir(dir.path())
+            .with_signing_algorithm(KeyAlgorithm::Es256),
+    )
+    .await;
+    let ec_kid = second.server.current_kid();
+    assert_ne!(ec_kid, rsa_kid);
+    assert_eq!(
+        alg_of(&second.server.mint_token(TokenRequest::new()).unwrap()),
+        "ES256"
+    );
+    let jwks = second.server.jwks();
+    let published: Vec<(&str, &str)> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["kid"].as_str().unwrap(), k["alg"].as_str().unwrap()))
+        .collect();
+    assert!(published.contains(&(rsa_kid.as_str(), "RS256")), "{jwks}");
+    assert!(published.contains(&(ec_kid.as_str(), "ES256")), "{jwks}");
+    // Rotation keeps the kind; a restart without a request keeps the key.
+    let rotated = second.server.rotate_keys().await.unwrap();
+    assert_eq!(
+        alg_of(&second.server.mint_token(TokenRequest::new()).unwrap()),
+        "ES256"
+    );
+    second.server.shutdown().await.unwrap();
+    let third = start_with(config().with_data_dir(dir.path())).await;
+    assert_eq!(third.server.current_kid(), rotated);
+}

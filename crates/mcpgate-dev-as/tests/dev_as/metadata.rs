@@ -61,7 +61,12 @@ async fn as_metadata_is_identical_at_both_paths_and_scalekit_shaped() {
     );
     assert_eq!(
         inserted["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(
         inserted["token_endpoint_auth_methods_supported"],

@@ -8,7 +8,9 @@ use mcpgate_auth::{AuthProvider, ConfigError, Env, McpUrl, ProtectedResource};
 
 use super::McpServer;
 
-/// How the server was told to authenticate.
+/// How the server was told to authenticate. A provider is anything that
+/// builds a [`ProtectedResource`]: JWT verifiers, an opaque-token verifier
+/// (introspection) only, or both.
 pub(super) enum AuthSetting {
     /// Nothing said: serving HTTP is refused.
     Unset,
@@ -31,7 +33,7 @@ impl McpServer {
                     .ok_or_else(|| {
                         ConfigError::new(
                             "SCALEKIT_ENVIRONMENT_URL",
-                            "is not set (nor FASTMCP_SERVER_AUTH); set SCALEKIT_ENVIRONMENT_URL, SCALEKIT_RESOURCE_ID and MCP_URL in the environment or ./.env",
+                            "is not set (nor FASTMCP_SERVER_AUTH); set SCALEKIT_ENVIRONMENT_URL, SCALEKIT_RESOURCE_ID and MCP_URL in the environment or ./.env, or FASTMCP_SERVER_AUTH to another provider (oidc, auth0, workos, keycloak, entra, descope, introspection)",
                         )
                     })?;
                 tracing::info!("auth configured from the environment");

@@ -30,7 +30,6 @@ fn build(pairs: &[(&str, &str)]) -> Result<ProtectedResource, ConfigError> {
 async fn assert_verifies(resource: &ProtectedResource, idp: &StandIn, claims: &Value) {
     let token = BearerToken::new(idp.mint(claims));
     let access = resource
-        .verifier()
         .verify(&token)
         .await
         .expect("a token from the configured environment verifies");
@@ -87,7 +86,7 @@ async fn scalekit_variables_produce_a_working_provider() {
     ])
     .unwrap();
     assert_eq!(
-        resource.verifier().keys().jwks_uri(),
+        resource.jwt_verifier().unwrap().keys().jwks_uri(),
         format!("{ENV_URL}/keys"),
         "trailing slash dropped"
     );

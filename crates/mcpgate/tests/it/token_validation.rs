@@ -31,7 +31,7 @@ impl Fixture {
         let resource = configure(idp.provider(MCP_URL))
             .build()
             .expect("valid provider");
-        resource.verifier().keys().prefetch().await;
+        resource.jwt_verifier().unwrap().keys().prefetch().await;
         assert_eq!(idp.keys_hits(), 1, "warm-up fetch");
         Self { idp, resource }
     }

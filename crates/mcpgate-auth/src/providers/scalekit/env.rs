@@ -158,7 +158,7 @@ fn fastmcp_provider(env: &Env, class: &str) -> Result<ScalekitProvider, ConfigEr
 /// FastMCP mounts its endpoint at `/mcp` under `BASE_URL`. A base that already
 /// ends in `/mcp` is taken as the endpoint itself, which avoids the doubled
 /// `/mcp/mcp` path FastMCP's own docs once produced.
-fn mcp_url_from_base(base: &str) -> String {
+pub(crate) fn mcp_url_from_base(base: &str) -> String {
     let base = base.trim().trim_end_matches('/');
     if base.ends_with("/mcp") {
         base.to_owned()

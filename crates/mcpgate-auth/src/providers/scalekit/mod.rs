@@ -46,6 +46,7 @@ pub struct ScalekitProvider {
     verified_token_cache: usize,
     jwks: JwksConfig,
     allow_insecure_http: bool,
+    algorithms: Vec<SigningAlgorithm>,
     names: SourceNames,
 }
 
@@ -72,6 +73,7 @@ impl ScalekitProvider {
             verified_token_cache: DEFAULT_VERIFIED_TOKEN_CACHE,
             jwks: JwksConfig::default(),
             allow_insecure_http: false,
+            algorithms: vec![SigningAlgorithm::Rs256],
             names: SourceNames::default(),
         }
     }
@@ -164,6 +166,14 @@ impl ScalekitProvider {
         self
     }
 
+    /// Accepted signature algorithms (default RS256, what Scalekit signs
+    /// with). For a stand-in that signs otherwise, such as `mcpgate dev
+    /// --signing-alg ES256`.
+    pub fn algorithms<I: IntoIterator<Item = SigningAlgorithm>>(mut self, algorithms: I) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
     pub(crate) fn named_sources(mut self, names: SourceNames) -> Self {
         self.names = names;
         self
@@ -218,11 +228,12 @@ impl ScalekitProvider {
         let mut settings = VerifierSettings::new(
             [env.as_str().to_owned(), resource_issuer.clone()],
             [resource_id.to_owned(), mcp_url.as_str().to_owned()],
-            [SigningAlgorithm::Rs256],
+            self.algorithms.iter().copied(),
         )
         .issuer_alias(env.as_str(), resource_issuer.clone());
         settings.leeway = self.leeway;
         settings.verified_token_cache = self.verified_token_cache;
+        "scalekit".clone_into(&mut settings.provider);
         let verifier = JwtVerifier::new(keys, settings)
             .map_err(|e| ConfigError::new("ScalekitProvider", e.to_string()))?;
         let mut builder = ProtectedResource::builder(mcp_url, verifier)
