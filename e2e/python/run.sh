@@ -11,9 +11,9 @@
 # installs the lock with --require-hashes --no-deps --only-binary :all: (every
 # file checked against its sha256, nothing installed that the lock does not
 # name, nothing built from source), then `pip check` fails the run if the lock
-# misses a dependency. Builds target/debug/mcpgate and target/debug/scalekit_server
-# (unless MCPGATE_BIN / SCALEKIT_SERVER_BIN name binaries to use instead) and
-# runs pytest on this directory. Exits non-zero when
+# misses a dependency. Builds the binaries the tests start (see below) unless
+# MCPGATE_BIN / SCALEKIT_SERVER_BIN / STEP_UP_BIN name them, and runs pytest on
+# this directory. Exits non-zero when
 # anything fails. PYTHON picks the interpreter (default python3; the lock is
 # for Python 3.11 on Linux x86_64).
 set -euo pipefail
@@ -68,23 +68,28 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -m pip --version >/dev/nu
   echo "$want" > "$stamp"
 fi
 
-# mcpgate (`mcpgate dev`) and the seed example (`scalekit_server`), unless
-# MCPGATE_BIN and SCALEKIT_SERVER_BIN name binaries to use instead. Given only
-# MCPGATE_BIN (as .ci/run does, after `cargo build --workspace --bins`), the
-# scalekit_server next to it is used when there is one: building it here with
-# `-p scalekit-server` would resolve other features and recompile much of the
-# workspace's dependencies.
-if [ -n "${MCPGATE_BIN:-}" ] && [ -z "${SCALEKIT_SERVER_BIN:-}" ] \
-  && [ -x "$(dirname "$MCPGATE_BIN")/scalekit_server" ]; then
-  SCALEKIT_SERVER_BIN="$(dirname "$MCPGATE_BIN")/scalekit_server"
-  export SCALEKIT_SERVER_BIN
+# mcpgate (`mcpgate dev`), the seed example (`scalekit_server`) and the step-up
+# example (`examples/step_up`), unless MCPGATE_BIN, SCALEKIT_SERVER_BIN and
+# STEP_UP_BIN name binaries to use instead. Given only MCPGATE_BIN (as .ci/run
+# does, after `cargo build --workspace --bins --examples`), the binaries next to
+# it are used when they exist. Anything missing is built with that same command:
+# the feature set of `cargo test --workspace`, so after the test suite's build it
+# only links (`-p scalekit-server` alone would resolve other features and
+# recompile much of the dependency tree).
+target="${CARGO_TARGET_DIR:-$repo/target}/debug"
+bin_dir="$target"
+if [ -n "${MCPGATE_BIN:-}" ]; then bin_dir="$(dirname "$MCPGATE_BIN")"; fi
+if [ -z "${SCALEKIT_SERVER_BIN:-}" ] && [ -x "$bin_dir/scalekit_server" ]; then
+  export SCALEKIT_SERVER_BIN="$bin_dir/scalekit_server"
 fi
-packages=()
-if [ -z "${MCPGATE_BIN:-}" ]; then packages+=(-p mcpgate-cli); fi
-if [ -z "${SCALEKIT_SERVER_BIN:-}" ]; then packages+=(-p scalekit-server); fi
-if [ ${#packages[@]} -gt 0 ]; then
-  log "building: cargo build --locked ${packages[*]}"
-  (cd "$repo" && cargo build --locked -q "${packages[@]}")
+if [ -z "${STEP_UP_BIN:-}" ] && [ -x "$bin_dir/examples/step_up" ]; then
+  export STEP_UP_BIN="$bin_dir/examples/step_up"
+fi
+if [ -z "${MCPGATE_BIN:-}" ] || [ -z "${SCALEKIT_SERVER_BIN:-}" ] || [ -z "${STEP_UP_BIN:-}" ]; then
+  log "building: cargo build --locked --workspace --bins --examples"
+  (cd "$repo" && cargo build --locked -q --workspace --bins --examples)
+  : "${MCPGATE_BIN:=$target/mcpgate}" "${SCALEKIT_SERVER_BIN:=$target/scalekit_server}" "${STEP_UP_BIN:=$target/examples/step_up}"
+  export MCPGATE_BIN SCALEKIT_SERVER_BIN STEP_UP_BIN
 fi
 
 cd "$repo"

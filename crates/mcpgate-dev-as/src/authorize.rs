@@ -15,7 +15,9 @@ use url::Url;
 
 use crate::cimd::is_metadata_url;
 use crate::config::canonical_resource;
-use crate::consent::{ConsentView, error_response, html_response, render_consent};
+use crate::consent::{
+    ConsentView, GRANT_PREFIX, SELECTION_FIELD, error_response, html_response, render_consent,
+};
 use crate::keys::random_digits_id;
 use crate::params::{Params, split_scopes};
 use crate::pending::{AuthCode, PendingConsent};
@@ -295,6 +297,8 @@ pub(crate) async fn decision(
             );
         }
     };
+    let mut consent = consent;
+    consent.scopes = granted_scopes(&params, &consent.scopes);
     let code = AuthCode::new(consent, subject, random_digits_id("ses_"));
     let Some(code) = state.pending.insert_code(code) else {
         let p = error_params(
@@ -311,6 +315,23 @@ pub(crate) async fn decision(
     }
     p.push(("iss", state.resource_issuer()));
     redirect(StatusCode::SEE_OTHER, &redirect_url, &p)
+}
+
+/// The scopes the user granted on the consent page: the requested scopes
+/// whose checkbox came back checked, in the requested order. A form without
+/// the checkbox marker (a client posting only the decision) grants them all.
+/// A box can only grant the scope it was rendered for: its value must be
+/// the requested scope at its index, so a forged field adds nothing.
+fn granted_scopes(params: &Params, requested: &[String]) -> Vec<String> {
+    if params.get(SELECTION_FIELD).is_none() {
+        return requested.to_vec();
+    }
+    requested
+        .iter()
+        .enumerate()
+        .filter(|(i, scope)| params.get(&format!("{GRANT_PREFIX}{i}")) == Some(scope.as_str()))
+        .map(|(_, scope)| scope.clone())
+        .collect()
 }
 
 /// RFC 8707: every `resource` must name the MCP server this server issues tokens for.

@@ -9,6 +9,16 @@ use std::fmt::Write as _;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+/// The name of the checkbox of the requested scope at index `i` is
+/// `{GRANT_PREFIX}{i}`; its value is the scope.
+pub(crate) const GRANT_PREFIX: &str = "grant_scope_";
+
+/// A hidden field saying the form carried the scope checkboxes. A browser
+/// sends only the checked boxes, so without this marker "every box
+/// unticked" and "a client that posts only the decision" would look alike;
+/// the latter is granted every requested scope, as before checkboxes.
+pub(crate) const SELECTION_FIELD: &str = "scope_selection";
+
 /// What the consent page shows.
 #[derive(Debug)]
 pub(crate) struct ConsentView<'a> {
@@ -75,6 +85,9 @@ code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:v
 ul{list-style:none;margin:0;padding:0;border:1px solid var(--line);border-radius:12px}
 li{padding:12px 14px;border-top:1px solid var(--line);display:flex;flex-direction:column;gap:2px}
 li:first-child{border-top:0}
+.grant{display:flex;flex-direction:row;align-items:flex-start;gap:10px;margin:0;font-weight:400;font-size:inherit;cursor:pointer}
+.grant .text{display:flex;flex-direction:column;gap:2px}
+input[type=checkbox]{margin:3px 0 0;width:16px;height:16px;accent-color:var(--accent)}
 .scope{font-weight:600;font-size:14px}.desc{color:var(--muted);font-size:13px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:8px 16px;margin:20px 0 0;font-size:14px}
 dt{color:var(--muted)}dd{margin:0;word-break:break-all}
@@ -110,13 +123,18 @@ pub(crate) fn render_consent(v: &ConsentView<'_>) -> String {
     if v.scopes.is_empty() {
         scopes.push_str("<li><span class=\"scope\">Basic access</span><span class=\"desc\">No specific permissions were requested</span></li>");
     }
-    for s in v.scopes {
+    for (i, s) in v.scopes.iter().enumerate() {
+        // One checkbox per scope, each with its own name: form parsers that
+        // keep one value per name (and this server, which refuses repeated
+        // parameters) see every box. Checked by default, so approving
+        // without touching them grants what was asked for.
         // Infallible: writing to a String.
         let _ = write!(
             scopes,
-            "<li><span class=\"scope\">{}</span><span class=\"desc\">{}</span></li>",
-            escape(s),
-            scope_description(s)
+            "<li><label class=\"grant\"><input type=\"checkbox\" name=\"{GRANT_PREFIX}{i}\" value=\"{scope}\" checked>\
+             <span class=\"text\"><span class=\"scope\">{scope}</span><span class=\"desc\">{desc}</span></span></label></li>",
+            scope = escape(s),
+            desc = scope_description(s)
         );
     }
     let origin = match v.metadata_host {
@@ -130,12 +148,13 @@ pub(crate) fn render_consent(v: &ConsentView<'_>) -> String {
         "<main class=\"card\">{BRAND}\
          <h1><strong>{name}</strong> wants to access your MCP server</h1>\
          <p class=\"sub\">Client ID <code>{client_id}</code></p>\
-         <h2>This will allow it to</h2><ul>{scopes}</ul>\
+         <form method=\"post\" action=\"{action}\">\
+         <h2>This will allow it to</h2><ul>{scopes}</ul>{untick}\
          <dl><dt>Server</dt><dd><code>{resource}</code></dd>\
          <dt>Returns to</dt><dd><code>{redirect}</code></dd>{origin}</dl>\
          <div class=\"notice\">Only approve if you started this sign-in from {name}.</div>\
-         <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"{SELECTION_FIELD}\" value=\"1\">\
          <label for=\"subject\">Sign in as</label>\
          <input type=\"text\" id=\"subject\" name=\"subject\" value=\"{subject}\" maxlength=\"200\" autocomplete=\"off\" spellcheck=\"false\">\
          <p class=\"hint\">Development server: any user id or email address is accepted and becomes the token's <code>sub</code>.</p>\
@@ -151,6 +170,11 @@ pub(crate) fn render_consent(v: &ConsentView<'_>) -> String {
         action = escape(v.action),
         csrf = escape(v.csrf_token),
         subject = escape(v.subject),
+        untick = if v.scopes.is_empty() {
+            ""
+        } else {
+            "<p class=\"hint\">Untick a permission to leave it out of the token.</p>"
+        },
     );
     page(&format!("Authorize {}", v.client_name), &body)
 }
@@ -221,5 +245,8 @@ mod tests {
         assert!(html.contains("m2m_1&quot;onload=&quot;x"));
         assert!(html.contains("a&#39;b"));
         assert!(!html.contains("<s>"));
+        assert!(html.contains(
+            "<input type=\"checkbox\" name=\"grant_scope_0\" value=\"&lt;s&gt;\" checked>"
+        ));
     }
 }

@@ -21,6 +21,12 @@ pub struct Definition<T> {
     pub(crate) input_schema: Option<Arc<JsonObject>>,
     /// The structured-output schema (tools returning `Json<T>`).
     pub(crate) output_schema: Option<Arc<JsonObject>>,
+    /// Whether the handler needs the rmcp request context
+    /// ([`Handler::needs_peer`]); such tools never take the fast path.
+    pub(crate) needs_peer: bool,
+    /// Scopes a caller must hold to use (and see) this component; they
+    /// become a policy when it is registered.
+    pub(crate) required_scopes: Vec<String>,
     pub(crate) handler: ErasedHandler<T>,
 }
 
@@ -51,6 +57,35 @@ impl<T> Definition<T> {
     pub fn description(&self) -> &str {
         &self.description
     }
+
+    /// Requires these scopes of every caller (all of them): one lacking some
+    /// is answered over HTTP with a `403` step-up challenge naming the scopes
+    /// it holds plus these, and does not see the component in lists. The
+    /// same as [`McpServer::policy`](crate::McpServer::policy) with
+    /// `Policy::tools(name).scopes(..)` (or `Policy::prompts`); it needs
+    /// authentication, and the name must not contain `*` or `?`.
+    ///
+    /// ```
+    /// use mcpgate::{McpServer, ToolDef};
+    ///
+    /// let add = ToolDef::new("add_todo", "Adds a todo", || async { "added" })
+    ///     .requires_scopes(["todo:write"]);
+    /// let server = McpServer::new("todos").add_tool(add);
+    /// ```
+    pub fn requires_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_scopes
+            .extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// The scopes [`requires_scopes`](Self::requires_scopes) declared.
+    pub fn required_scopes(&self) -> &[String] {
+        &self.required_scopes
+    }
 }
 
 impl ToolDef {
@@ -66,6 +101,8 @@ impl ToolDef {
             description: description.into(),
             input_schema: H::input_schema(),
             output_schema: <H::Output as IntoToolResult>::output_schema(),
+            needs_peer: H::needs_peer(),
+            required_scopes: Vec::new(),
             handler: erase(handler, IntoToolResult::into_tool_result),
         }
     }
@@ -84,6 +121,8 @@ impl PromptDef {
             description: description.into(),
             input_schema: H::input_schema(),
             output_schema: None,
+            needs_peer: H::needs_peer(),
+            required_scopes: Vec::new(),
             handler: erase(handler, IntoPromptResult::into_prompt_result),
         }
     }

@@ -127,6 +127,20 @@ impl UriTemplate {
     /// The variables if `uri` matches; a variable matches one or more characters other than `/`.
     fn matches(&self, uri: &str) -> Option<JsonObject> {
         let mut vars = JsonObject::new();
+        self.walk(uri, |name, value| {
+            vars.insert(name.to_owned(), Value::from(value));
+        })?;
+        Some(vars)
+    }
+
+    /// Whether `uri` matches, without collecting the variables (a policy
+    /// decision on every `resources/read` needs no more).
+    fn is_match(&self, uri: &str) -> bool {
+        self.walk(uri, |_, _| {}).is_some()
+    }
+
+    /// Matches `uri` part by part, handing each variable's value to `found`.
+    fn walk(&self, uri: &str, mut found: impl FnMut(&str, &str)) -> Option<()> {
         let mut rest = uri;
         for (i, part) in self.parts.iter().enumerate() {
             match part {
@@ -140,12 +154,12 @@ impl UriTemplate {
                     if value.is_empty() || value.contains('/') {
                         return None;
                     }
-                    vars.insert(name.clone(), Value::from(value));
+                    found(name, value);
                     rest = &rest[end..];
                 }
             }
         }
-        rest.is_empty().then_some(vars)
+        rest.is_empty().then_some(())
     }
 }
 
@@ -218,6 +232,27 @@ impl ResourceRegistry {
             .collect()
     }
 
+    /// The resources `allowed` keeps (lists that follow policy).
+    pub(crate) fn list_where(&self, mut allowed: impl FnMut(&Resource) -> bool) -> Vec<Resource> {
+        self.statics
+            .iter()
+            .filter(|e| allowed(&e.definition))
+            .map(|e| e.definition.clone())
+            .collect()
+    }
+
+    /// The templates `allowed` keeps.
+    pub(crate) fn list_templates_where(
+        &self,
+        mut allowed: impl FnMut(&ResourceTemplate) -> bool,
+    ) -> Vec<ResourceTemplate> {
+        self.templates
+            .iter()
+            .filter(|e| allowed(&e.definition))
+            .map(|e| e.definition.clone())
+            .collect()
+    }
+
     /// Reads `uri`: a fixed resource first, then the first matching template.
     pub(crate) async fn read(
         &self,
@@ -260,6 +295,20 @@ impl ResourceRegistry {
             ResourceBody::Error(message) => return Err(ErrorData::internal_error(message, None)),
         };
         Ok(ReadResourceResult::new(contents))
+    }
+}
+
+/// The template `read` would use for a URI, for resource-template policies
+/// at the HTTP edge: none for a fixed resource (it wins over templates).
+impl mcpgate_auth::http::ResourceTemplates for ResourceRegistry {
+    fn template_for(&self, uri: &str) -> Option<&str> {
+        if self.by_uri.contains_key(uri) {
+            return None;
+        }
+        self.templates
+            .iter()
+            .find(|e| e.template.is_match(uri))
+            .map(|e| e.definition.uri_template.as_str())
     }
 }
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 
 use crate::error::AuthError;
-use crate::types::ScopeSet;
+use crate::types::{McpUrl, ScopeSet};
 
 /// What every challenge from this server has in common.
 #[derive(Debug)]
@@ -56,6 +56,8 @@ impl Rejection {
         }
         let scope = match &self.error {
             AuthError::InsufficientScope { required } => Some(required),
+            // No scope would help: a hint would only start a futile step-up.
+            AuthError::AccessDenied { .. } => None,
             _ if !self.params.required_scopes.is_empty() => Some(&self.params.required_scopes),
             _ => None,
         };
@@ -100,6 +102,25 @@ impl IntoResponse for Rejection {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
+}
+
+/// The HTTP answer to an authorization failure found after the guard let
+/// the request in (a policy's [`Decision`](crate::policy::Decision) turned
+/// into an [`AuthError`]), for the protected resource at `resource`: the
+/// status, a `WWW-Authenticate` challenge pointing at its RFC 9728 metadata,
+/// and the JSON error body, exactly as the guard answers its own refusals.
+///
+/// For [`AuthError::InsufficientScope`] the `scope` is the error's own set
+/// (held plus required); for [`AuthError::AccessDenied`] there is none.
+pub fn challenge_response(error: AuthError, resource: &McpUrl) -> Response {
+    Rejection {
+        error,
+        params: Arc::new(ChallengeParams {
+            resource_metadata: resource.protected_resource_metadata_url(),
+            required_scopes: ScopeSet::new(),
+        }),
+    }
+    .into_response()
 }
 
 #[cfg(test)]
@@ -162,6 +183,31 @@ mod tests {
                 .collect();
             proptest::prop_assert_eq!(unescaped, expected);
         }
+    }
+
+    #[test]
+    fn step_up_keeps_held_scopes_and_denial_has_no_scope() {
+        let held = ScopeSet::parse(["mcp:tools", "todo:read"]).unwrap();
+        let needed = ScopeSet::parse(["todo:write", "todo:read"]).unwrap();
+        let r = Rejection {
+            error: AuthError::insufficient_scope(&held, &needed),
+            params: params(&["mcp:tools"]),
+        };
+        assert_eq!(
+            r.www_authenticate(),
+            r#"Bearer error="insufficient_scope", error_description="this resource requires scope: mcp:tools todo:read todo:write", scope="mcp:tools todo:read todo:write", resource_metadata="http://h/.well-known/oauth-protected-resource/mcp""#
+        );
+        let r = Rejection {
+            error: AuthError::AccessDenied {
+                reason: "no".into(),
+            },
+            params: params(&["mcp:tools"]),
+        };
+        assert_eq!(
+            r.www_authenticate(),
+            r#"Bearer error="access_denied", error_description="no", resource_metadata="http://h/.well-known/oauth-protected-resource/mcp""#
+        );
+        assert_eq!(r.error.status(), http::StatusCode::FORBIDDEN);
     }
 
     #[test]

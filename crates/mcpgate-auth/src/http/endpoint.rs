@@ -14,6 +14,7 @@ use axum::routing::get;
 use tower_service::Service;
 
 use super::as_metadata::{AS_METADATA_PREFIX, MetadataForwarder};
+use super::authorize::{DEFAULT_POLICY_BODY_LIMIT, EdgePolicy, PolicyStats, ResourceTemplates};
 use super::challenge::ChallengeParams;
 use super::cors::{PUBLIC_DOCUMENT, cors};
 use super::guard::{ClientRateLimit, Guard, GuardLayer, too_many};
@@ -22,6 +23,7 @@ use super::prm::{MetadataDocument, PRM_PREFIX};
 use super::rate_limit::{RateLimit, RateLimiter};
 use super::session::{SessionHook, SessionLimits, SessionOwners};
 use crate::config::ConfigError;
+use crate::policy::PolicySet;
 use crate::protection::ProtectedResource;
 use crate::types::McpUrl;
 
@@ -58,7 +60,6 @@ pub const DEFAULT_RATE_LIMIT_KEYS: usize = 10_000;
 ///     .into_router(mcp)
 ///     .unwrap();
 /// ```
-#[derive(Debug)]
 #[must_use = "call .into_router(service) to get the axum Router"]
 pub struct ProtectedEndpoint {
     mcp_url: McpUrl,
@@ -71,6 +72,20 @@ pub struct ProtectedEndpoint {
     client_rate_limit: Option<RateLimit>,
     rate_limit_loopback: bool,
     sessions: Arc<SessionOwners>,
+    policies: Option<Arc<PolicySet>>,
+    policy_body_limit: usize,
+    resource_templates: Option<Arc<dyn ResourceTemplates>>,
+    policy_stats: PolicyStats,
+}
+
+impl std::fmt::Debug for ProtectedEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProtectedEndpoint")
+            .field("mcp_url", &self.mcp_url)
+            .field("auth", &self.protection.is_some())
+            .field("policies", &self.policies)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProtectedEndpoint {
@@ -94,6 +109,10 @@ impl ProtectedEndpoint {
                 DEFAULT_SESSION_BINDING_TTL,
                 SessionLimits::default(),
             )),
+            policies: None,
+            policy_body_limit: DEFAULT_POLICY_BODY_LIMIT,
+            resource_templates: None,
+            policy_stats: PolicyStats::default(),
         }
     }
 
@@ -174,6 +193,57 @@ impl ProtectedEndpoint {
         }
     }
 
+    /// Enforces per-item policies on every authenticated `POST`: a caller
+    /// lacking a policy's scopes gets `403` with `WWW-Authenticate: Bearer
+    /// error="insufficient_scope", scope="<held plus required>"`, one failing
+    /// a claim condition or predicate `403` `access_denied` without a scope.
+    /// A 2026-07-28 request is decided from its `Mcp-Method`/`Mcp-Name`
+    /// headers before its body is read; a session-era request from its
+    /// JSON-RPC body (read once, up to
+    /// [`policy_body_limit`](Self::policy_body_limit)). An empty set that
+    /// does not deny by default is not installed at all (no cost). Needs
+    /// authentication: [`into_router`](Self::into_router) refuses policies
+    /// on an [`unauthenticated`](Self::unauthenticated) endpoint.
+    ///
+    /// ```
+    /// use mcpgate_auth::http::ProtectedEndpoint;
+    /// use mcpgate_auth::policy::{Policy, PolicySet};
+    /// # fn f(endpoint: ProtectedEndpoint) -> Result<ProtectedEndpoint, Box<dyn std::error::Error>> {
+    /// let endpoint = endpoint.policies(
+    ///     PolicySet::builder()
+    ///         .policy(Policy::tools("add_todo").scopes(["todo:write"]))
+    ///         .build()?,
+    /// );
+    /// # Ok(endpoint) }
+    /// ```
+    pub fn policies(mut self, policies: impl Into<Arc<PolicySet>>) -> Self {
+        let policies = policies.into();
+        self.policies = (!policies.is_empty() || policies.denies_by_default()).then_some(policies);
+        self
+    }
+
+    /// The most a session-era body is read to decide a policy (default
+    /// [`DEFAULT_POLICY_BODY_LIMIT`], 4 MiB); keep it equal to the MCP
+    /// service's own limit. Larger bodies are answered `413`.
+    pub fn policy_body_limit(mut self, bytes: usize) -> Self {
+        self.policy_body_limit = bytes;
+        self
+    }
+
+    /// Tells the policies which resource template serves a URI, so a
+    /// resource-template policy also governs `resources/read` of the URIs
+    /// that template serves (besides any resource policy matching the URI).
+    pub fn resource_templates(mut self, templates: impl ResourceTemplates + 'static) -> Self {
+        self.resource_templates = Some(Arc::new(templates));
+        self
+    }
+
+    /// Counts of the requests the policies refused (a handle; clones share
+    /// the counts), for metrics.
+    pub fn policy_stats(&self) -> PolicyStats {
+        self.policy_stats.clone()
+    }
+
     /// The canonical MCP URL.
     pub fn mcp_url(&self) -> &McpUrl {
         &self.mcp_url
@@ -211,6 +281,14 @@ impl ProtectedEndpoint {
         });
         self.sessions
             .configure(self.session_binding_ttl, self.session_limits);
+        if self.policies.is_some() && self.protection.is_none() {
+            // A policy needs a verified caller; without auth it would be
+            // silently skipped, which must never be the result of a setup.
+            return Err(ConfigError::new(
+                "policies",
+                "per-item policies need authentication, but this endpoint is unauthenticated",
+            ));
+        }
         Ok(Arc::new(Guard {
             policy: self.origin_policy()?,
             protection: self.protection.clone().map(|p| (p, challenge)),
@@ -225,6 +303,12 @@ impl ProtectedEndpoint {
                 })
             }),
             check_host,
+            edge_policy: self.policies.clone().map(|set| EdgePolicy {
+                set,
+                max_body_bytes: self.policy_body_limit,
+                templates: self.resource_templates.clone(),
+                stats: self.policy_stats.clone(),
+            }),
         }))
     }
 

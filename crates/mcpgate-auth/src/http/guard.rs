@@ -2,7 +2,8 @@
 //! passes, in this order: Host check → Origin check → preflight → bearer
 //! authentication (a rejected request is also counted against its client
 //! address) → the principal's rate limit → session binding, or a session slot
-//! for a request that may create one → the inner MCP service.
+//! for a request that may create one → per-item policies (`authorize`: a
+//! `403` step-up or denial) → the inner MCP service.
 //!
 //! The verified caller reaches the inner service as an `Arc<AccessToken>`
 //! request extension, and the `Authorization` header is removed first, so
@@ -22,12 +23,13 @@ use http::{HeaderValue, Method, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::authorize::{Checked, EdgePolicy};
 use super::challenge::{ChallengeParams, Rejection};
 use super::cors::MCP_ENDPOINT;
 use super::origin::{OriginPolicy, OriginRejection};
 use super::rate_limit::{RateLimiter, client_key, retry_after_secs};
 use super::session::{SessionAccess, SessionOwners, SessionRefusal};
-use crate::claims::Principal;
+use crate::claims::{AccessToken, Principal};
 use crate::protection::ProtectedResource;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -44,6 +46,8 @@ pub(crate) struct Guard {
     pub(crate) client_rate: Option<Arc<ClientRateLimit>>,
     /// Off when the router around the guard already checks `Host` for every route.
     pub(crate) check_host: bool,
+    /// Per-item policies (only with auth); `None` costs nothing per request.
+    pub(crate) edge_policy: Option<EdgePolicy>,
 }
 
 /// The per-address limit of unauthenticated traffic.
@@ -282,6 +286,27 @@ impl Guard {
                 }
             }
             (None, _) => {}
+        }
+        // Per-item policies, last: the session (if any) is known to be the
+        // caller's by now, so a refusal tells nothing about anyone else's.
+        if let (Some(edge), Some((_, challenge))) = (&self.edge_policy, &self.protection)
+            && let Some(token) = request.extensions().get::<Arc<AccessToken>>().cloned()
+        {
+            let stateless = is_stateless(&request);
+            request = match edge.check(request, &token, stateless, challenge).await {
+                Checked::Pass(request) => request,
+                Checked::Refuse {
+                    mut response,
+                    body_read,
+                } => {
+                    MCP_ENDPOINT.apply(response.headers_mut(), origin.as_ref());
+                    if body_read {
+                        // Nothing is left unread: the connection may stay open.
+                        response.extensions_mut().insert(Forwarded);
+                    }
+                    return response;
+                }
+            };
         }
         let is_delete = request.method() == Method::DELETE;
 

@@ -6,6 +6,7 @@
 //! service.
 
 mod as_metadata;
+mod authorize;
 mod challenge;
 pub mod cors;
 mod endpoint;
@@ -16,6 +17,8 @@ mod rate_limit;
 mod serve;
 mod session;
 
+pub use authorize::{DEFAULT_POLICY_BODY_LIMIT, PolicyStats, ResourceTemplates};
+pub use challenge::challenge_response;
 pub use endpoint::{
     DEFAULT_CLIENT_RATE_LIMIT, DEFAULT_PRINCIPAL_RATE_LIMIT, DEFAULT_RATE_LIMIT_KEYS,
     DEFAULT_SESSION_BINDING_TTL, ProtectedEndpoint,
