@@ -3,7 +3,11 @@
 //! verdict is about mcpgate, not about hand-written protocol code.
 //!
 //! `conformance-server [--port N]` (or `PORT=N`) serves `http://127.0.0.1:N/mcp`
-//! with auth off and the Host/Origin allow-list on.
+//! with auth off and the Host/Origin allow-list on. `conformance-server --stdio`
+//! serves the same server over stdio instead, so conformance/run.sh can put it
+//! behind `mcpgate dev --` and score the gateway against the direct run.
+
+mod input_required;
 
 use std::time::Duration;
 
@@ -210,6 +214,10 @@ async fn complete(request: CompletionRequest) -> Vec<String> {
 }
 
 fn server() -> McpServer {
+    input_required::register(base_server())
+}
+
+fn base_server() -> McpServer {
     let json_schema_2020_12 = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
@@ -409,7 +417,7 @@ fn port_from_args() -> anyhow::Result<u16> {
         },
         [flag, v] if flag == "--port" => v.clone(),
         [arg] if arg.starts_with("--port=") => arg["--port=".len()..].to_owned(),
-        _ => anyhow::bail!("usage: conformance-server [--port N] (or PORT=N)"),
+        _ => anyhow::bail!("usage: conformance-server [--port N] (or PORT=N) | --stdio"),
     };
     value
         .parse()
@@ -434,6 +442,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
+    if std::env::args().skip(1).eq(["--stdio".to_owned()]) {
+        server().serve_stdio().await?;
+        return Ok(());
+    }
     let port = port_from_args()?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!(

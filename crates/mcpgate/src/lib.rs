@@ -29,7 +29,9 @@
 //!   [`AccessToken`], [`Claims`], [`Context`], [`State`], [`Call`]).
 //! - `definition`, `macros`: [`ToolDef`] / [`PromptDef`] and `tool!` / `prompt!`.
 //! - `tools`, `resources`, `prompts`: registries and result conversions.
-//! - `context`: progress, logging, sampling and elicitation from a handler.
+//! - `context`: progress, logging, sampling, elicitation and roots from a handler.
+//! - [`input`]: input from the client in both eras (a session's back channel,
+//!   or 2026-07-28 input-required results with a sealed `requestState`).
 //! - `server`: [`McpServer`] (builder), auth resolution, HTTP and stdio
 //!   serving, and the rmcp adapter — the only rmcp `ServerHandler`.
 //! - `error`: [`ServeError`] and [`CallError`].
@@ -47,6 +49,7 @@ mod context;
 mod definition;
 mod error;
 pub mod handler;
+pub mod input;
 #[doc(hidden)]
 pub mod macros;
 mod prompts;
@@ -57,8 +60,8 @@ mod tools;
 pub use mcpgate_auth as auth;
 pub use mcpgate_auth::http::{RateLimit, ServeLimits, SessionLimits};
 pub use mcpgate_auth::{
-    AccessToken, AuthError, AuthProvider, ConfigError, Env, ProtectedResource, ScalekitProvider,
-    TokenRejection, bearer_token, config, jwks, providers, types, verify,
+    AccessToken, AuthError, AuthProvider, ConfigError, Env, OidcProvider, ProtectedResource,
+    ScalekitProvider, TokenRejection, bearer_token, config, jwks, providers, types, verify,
 };
 pub use mcpgate_auth::{BearerToken, EnvironmentUrl, McpUrl, Scope, ScopeSet};
 
@@ -66,9 +69,10 @@ pub use context::{Context, LogLevel};
 pub use definition::{Definition, PromptDef, ToolDef};
 pub use error::{CallError, ServeError};
 pub use handler::{Args, Call, Claims, FromCall, Handler, State};
+pub use input::{InputKind, InputRequest, InputResponse, InputResponses, Root};
 pub use prompts::IntoPromptResult;
 pub use resources::{Blob, IntoResourceBody, ResourceBody};
-pub use server::{CompletionRequest, HttpApp, McpServer};
+pub use server::{CompletionRequest, HttpApp, McpServer, Notifier};
 pub use tools::{IntoToolResult, Json};
 
 /// Defaults of the server builder.

@@ -109,6 +109,15 @@ impl PromptRegistry {
         self.definitions.clone()
     }
 
+    /// The prompts `allowed` keeps (lists that follow policy).
+    pub(crate) fn list_where(&self, mut allowed: impl FnMut(&Prompt) -> bool) -> Vec<Prompt> {
+        self.definitions
+            .iter()
+            .filter(|p| allowed(p))
+            .cloned()
+            .collect()
+    }
+
     pub(crate) async fn get(&self, call: Call) -> Result<GetPromptResult, ErrorData> {
         let handler: Arc<_> = self.handlers.get(call.name()).cloned().ok_or_else(|| {
             ErrorData::invalid_params(format!("unknown prompt `{}`", call.name()), None)

@@ -38,6 +38,15 @@ impl Call {
         }
     }
 
+    /// This call as one run of a stateless (2026-07-28) request that may
+    /// stop for input from the client (see [`crate::input`]).
+    pub(crate) fn with_input(mut self, round: Option<Arc<crate::input::InputRound>>) -> Self {
+        if let Some(round) = round {
+            self.context = self.context.map(|c| c.with_input(round));
+        }
+        self
+    }
+
     /// A call for unit-testing a handler without a server: `arguments` must
     /// be a JSON object (anything else counts as no arguments), `token` is
     /// the caller (see [`AccessToken::for_testing`]). There is no request

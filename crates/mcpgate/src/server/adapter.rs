@@ -6,21 +6,27 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, CompletionInfo,
     CustomRequest, CustomResult, GetPromptRequestParams, GetPromptResponse, Implementation,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    Reference, ServerCapabilities, ServerConfig, SubscribeRequestParams, UnsubscribeRequestParams,
+    InputRequiredResult, InputResponses, JsonObject, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, Reference,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use super::McpServer;
 use super::completion::{CompletionHandler, CompletionRequest};
-use crate::context::SessionState;
+use super::request_state::{Binding, RequestStateSealer};
+use super::subscriptions::Notifier;
+use crate::context::{MAX_SESSION_SUBSCRIPTIONS, SessionState};
 use crate::handler::Call;
+use crate::input::{InputKind, InputRound, MAX_INPUTS, Stop};
 use crate::prompts::PromptRegistry;
 use crate::resources::ResourceRegistry;
 use crate::tools::ToolRegistry;
 use mcpgate_auth::AccessToken;
+use mcpgate_auth::policy::{ItemKind, PolicySet};
 
 /// The rmcp `ServerHandler`: one per MCP session (rmcp's factory makes a new
 /// one for each), sharing the registries and holding that session's state.
@@ -29,6 +35,9 @@ use mcpgate_auth::AccessToken;
 pub(crate) struct RmcpAdapter {
     shared: Arc<Shared>,
     session: Arc<SessionState>,
+    /// Per-item policies (HTTP with auth only): lists show each caller what
+    /// it may use. Calls are decided earlier, by the guard.
+    policies: Option<Arc<PolicySet>>,
 }
 
 struct Shared {
@@ -38,6 +47,15 @@ struct Shared {
     prompts: PromptRegistry,
     completion: Option<CompletionHandler>,
     state: Arc<http::Extensions>,
+    /// Seals the `requestState` of 2026-07-28 input-required results.
+    sealer: RequestStateSealer,
+    notifier: Notifier,
+}
+
+/// The outcome of a handler run for a request that may need client input.
+enum Run<T> {
+    Complete(T),
+    InputRequired(InputRequiredResult),
 }
 
 impl RmcpAdapter {
@@ -84,9 +102,21 @@ impl RmcpAdapter {
                 prompts: server.prompts,
                 completion: server.completion,
                 state: Arc::new(server.state),
+                sealer: match &server.request_state_key {
+                    Some(key) => RequestStateSealer::with_key(key),
+                    None => RequestStateSealer::random(),
+                },
+                notifier: server.notifier,
             }),
             session: Arc::default(),
+            policies: None,
         }
+    }
+
+    /// Filters lists with `policies` (the set the guard enforces).
+    pub(crate) fn with_policies(mut self, policies: Option<Arc<PolicySet>>) -> Self {
+        self.policies = policies;
+        self
     }
 
     /// A handler for a new session: same registries, fresh session state.
@@ -94,6 +124,19 @@ impl RmcpAdapter {
         Self {
             shared: self.shared.clone(),
             session: Arc::default(),
+            policies: self.policies.clone(),
+        }
+    }
+
+    /// Whether the caller of `context` may see the item in a list. Without
+    /// policies everything is visible; with policies but no verified caller
+    /// nothing is (cannot happen over HTTP, where policies need auth: fail
+    /// closed all the same).
+    fn visible(&self, caller: Option<&AccessToken>, kind: ItemKind, name: &str) -> bool {
+        match (&self.policies, caller) {
+            (None, _) => true,
+            (Some(set), Some(token)) => set.allows(kind, name, token),
+            (Some(_), None) => false,
         }
     }
 
@@ -113,6 +156,137 @@ impl RmcpAdapter {
             self.shared.state.clone(),
         )
     }
+}
+
+impl RmcpAdapter {
+    /// Runs a handler. `run` gets the input round to attach to its calls
+    /// (see [`Call::with_input`]): `Some` for a stateless (2026-07-28)
+    /// request, which gets the input-required machinery (see
+    /// [`crate::input`]): the client's answers from `requestState` (verified)
+    /// and `inputResponses`, and if the handler waits on input it does not
+    /// have, it is stopped (its future dropped) and the request is answered
+    /// with an input-required result.
+    #[allow(clippy::too_many_arguments)] // one call site per method, all named
+    async fn run_with_input<T, F, Fut>(
+        &self,
+        method: &str,
+        name: &str,
+        arguments: &JsonObject,
+        input_responses: Option<InputResponses>,
+        request_state: Option<String>,
+        context: &RequestContext<RoleServer>,
+        run: F,
+    ) -> Result<Run<T>, ErrorData>
+    where
+        F: FnOnce(Option<Arc<InputRound>>) -> Fut,
+        Fut: Future<Output = Result<T, ErrorData>>,
+    {
+        let stateless = context
+            .meta
+            .protocol_version()
+            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        if !stateless {
+            return run(None).await.map(Run::Complete);
+        }
+        let token = caller(context);
+        // A JSON array: unambiguous whatever the claims contain.
+        let principal = match &token {
+            Some(t) => serde_json::json!([t.issuer(), t.subject(), t.client_id()]).to_string(),
+            None => "anonymous".to_owned(),
+        };
+        let binding = Binding {
+            method,
+            name,
+            arguments,
+            principal: &principal,
+        };
+        let mut answers = match &request_state {
+            Some(sealed) => self
+                .shared
+                .sealer
+                .open(sealed, &binding)
+                .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?,
+            None => JsonObject::new(),
+        };
+        let fresh = input_responses.unwrap_or_default();
+        if fresh.len() > MAX_INPUTS {
+            return Err(ErrorData::invalid_params(
+                format!("inputResponses may hold at most {MAX_INPUTS} answers"),
+                None,
+            ));
+        }
+        for (key, answer) in fresh {
+            // Every answer (ElicitResult, CreateMessageResult, ListRootsResult)
+            // is an object; anything else is a malformed retry.
+            if !answer.is_object() {
+                return Err(ErrorData::invalid_params(
+                    format!("inputResponses[\"{key}\"] must be an object"),
+                    None,
+                ));
+            }
+            answers.insert(key, answer);
+        }
+        let capabilities = context.meta.client_capabilities().unwrap_or_default();
+        let round = Arc::new(InputRound::new(answers, capabilities));
+        let handler = run(Some(round.clone()));
+        tokio::pin!(handler);
+        let stop = tokio::select! {
+            result = &mut handler => return result.map(Run::Complete),
+            stop = round.stopped() => stop,
+        };
+        match stop {
+            Stop::Input(requests) => {
+                let sealed = self
+                    .shared
+                    .sealer
+                    .seal(round.answers(), &binding)
+                    .ok_or_else(|| {
+                        ErrorData::invalid_params(
+                            "the answers so far are too large to carry in requestState",
+                            None,
+                        )
+                    })?;
+                Ok(Run::InputRequired(InputRequiredResult::new(
+                    Some(requests),
+                    Some(sealed),
+                )))
+            }
+            Stop::MissingCapabilities(kinds) => Err(missing_capabilities(&kinds)),
+            Stop::Invalid(e) => Err(ErrorData::internal_error(e.0, None)),
+        }
+    }
+}
+
+impl RmcpAdapter {
+    /// Sends this session the changes told to the [`Notifier`] (once per session).
+    fn forward_changes(&self, peer: rmcp::service::Peer<RoleServer>) {
+        let caps = &self.shared.info.capabilities;
+        let advertised = [
+            caps.tools.as_ref().and_then(|t| t.list_changed) == Some(true),
+            caps.prompts.as_ref().and_then(|p| p.list_changed) == Some(true),
+            caps.resources.as_ref().and_then(|r| r.list_changed) == Some(true),
+        ];
+        self.shared
+            .notifier
+            .forward_to_session(peer, &self.session, advertised);
+    }
+}
+
+/// `-32021` naming the capabilities, as a `ClientCapabilities` object.
+fn missing_capabilities(kinds: &[InputKind]) -> ErrorData {
+    let required: serde_json::Map<String, serde_json::Value> = kinds
+        .iter()
+        .map(|k| (k.capability().to_owned(), serde_json::json!({})))
+        .collect();
+    let names: Vec<&str> = kinds.iter().map(|k| k.capability()).collect();
+    ErrorData::new(
+        rmcp::model::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+        format!(
+            "this request needs the client capability {} (not declared in _meta clientCapabilities)",
+            names.join(", ")
+        ),
+        Some(serde_json::json!({ "requiredCapabilities": required })),
+    )
 }
 
 /// The client-to-server request methods this server answers (see the
@@ -160,11 +334,20 @@ impl ServerHandler for RmcpAdapter {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(
-            self.shared.tools.definitions().to_vec(),
-        ))
+        let definitions = self.shared.tools.definitions();
+        let tools = if self.policies.is_none() {
+            definitions.to_vec()
+        } else {
+            let caller = caller(&context);
+            definitions
+                .iter()
+                .filter(|t| self.visible(caller.as_deref(), ItemKind::Tool, &t.name))
+                .cloned()
+                .collect()
+        };
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
@@ -173,34 +356,65 @@ impl ServerHandler for RmcpAdapter {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
-        let call = self.call(name.clone(), request.arguments.unwrap_or_default(), context);
-        match self.shared.tools.call(call).await {
-            Some(result) => Ok(result.into()),
-            None => Err(ErrorData::invalid_params(
-                format!("unknown tool `{name}`"),
-                None,
-            )),
-        }
+        let arguments = request.arguments.unwrap_or_default();
+        let run = self
+            .run_with_input(
+                "tools/call",
+                &name,
+                &arguments,
+                request.input_responses,
+                request.request_state,
+                &context,
+                |round| async {
+                    let call = self
+                        .call(name.clone(), arguments.clone(), context.clone())
+                        .with_input(round);
+                    self.shared.tools.call(call).await.ok_or_else(|| {
+                        ErrorData::invalid_params(format!("unknown tool `{name}`"), None)
+                    })
+                },
+            )
+            .await?;
+        Ok(match run {
+            Run::Complete(result) => result.into(),
+            Run::InputRequired(result) => result.into(),
+        })
     }
 
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(
-            self.shared.resources.list(),
-        ))
+        let resources = if self.policies.is_none() {
+            self.shared.resources.list()
+        } else {
+            let caller = caller(&context);
+            self.shared
+                .resources
+                .list_where(|r| self.visible(caller.as_deref(), ItemKind::Resource, &r.uri))
+        };
+        Ok(ListResourcesResult::with_all_items(resources))
     }
 
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(ListResourceTemplatesResult::with_all_items(
-            self.shared.resources.list_templates(),
-        ))
+        let templates = if self.policies.is_none() {
+            self.shared.resources.list_templates()
+        } else {
+            let caller = caller(&context);
+            self.shared.resources.list_templates_where(|t| {
+                self.visible(
+                    caller.as_deref(),
+                    ItemKind::ResourceTemplate,
+                    &t.uri_template,
+                )
+            })
+        };
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
     async fn read_resource(
@@ -208,41 +422,103 @@ impl ServerHandler for RmcpAdapter {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let uri = request.uri.clone();
-        let result = self
-            .shared
-            .resources
-            .read(&uri, |arguments| self.call(uri.clone(), arguments, context))
+        let uri = request.uri;
+        let run = self
+            .run_with_input(
+                "resources/read",
+                &uri,
+                &JsonObject::new(),
+                request.input_responses,
+                request.request_state,
+                &context,
+                |round| {
+                    self.shared.resources.read(&uri, |arguments| {
+                        self.call(uri.clone(), arguments, context.clone())
+                            .with_input(round)
+                    })
+                },
+            )
             .await?;
-        Ok(result.into())
+        Ok(match run {
+            Run::Complete(result) => result.into(),
+            Run::InputRequired(result) => result.into(),
+        })
     }
 
+    /// Every category the client asks for; rmcp narrows it to what the
+    /// server advertises (list changes of what it has, resource updates).
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // Called before rmcp acknowledges the subscription: the stream starts
+        // from here, so a change right after the acknowledgment is not lost.
+        self.shared.notifier.accept();
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        self.shared.notifier.listen(subscription).await
+    }
+
+    /// Session-era subscription: updates for `uri` sent through the
+    /// [`Notifier`] reach this session.
     async fn subscribe(
         &self,
-        _request: SubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        // Resources here do not change on their own, so there is never an
-        // update to send; accepting the subscription is all there is to do.
+        // `on_initialized` runs as a task of its own; make sure updates flow
+        // once the client has been told it is subscribed.
+        self.forward_changes(context.peer);
+        let mut subscriptions = self
+            .session
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if subscriptions.len() >= MAX_SESSION_SUBSCRIPTIONS && !subscriptions.contains(&request.uri)
+        {
+            return Err(ErrorData::invalid_params(
+                format!("at most {MAX_SESSION_SUBSCRIPTIONS} resource subscriptions per session"),
+                None,
+            ));
+        }
+        subscriptions.insert(request.uri);
         Ok(())
     }
 
     async fn unsubscribe(
         &self,
-        _request: UnsubscribeRequestParams,
+        request: UnsubscribeRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        self.session
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&request.uri);
         Ok(())
+    }
+
+    /// A session is live: from now on it hears of list changes.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.forward_changes(context.peer);
     }
 
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        Ok(ListPromptsResult::with_all_items(
-            self.shared.prompts.list(),
-        ))
+        let prompts = if self.policies.is_none() {
+            self.shared.prompts.list()
+        } else {
+            let caller = caller(&context);
+            self.shared
+                .prompts
+                .list_where(|p| self.visible(caller.as_deref(), ItemKind::Prompt, &p.name))
+        };
+        Ok(ListPromptsResult::with_all_items(prompts))
     }
 
     async fn get_prompt(
@@ -250,14 +526,33 @@ impl ServerHandler for RmcpAdapter {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let call = self.call(request.name, request.arguments.unwrap_or_default(), context);
-        Ok(self.shared.prompts.get(call).await?.into())
+        let arguments = request.arguments.unwrap_or_default();
+        let run = self
+            .run_with_input(
+                "prompts/get",
+                &request.name,
+                &arguments,
+                request.input_responses,
+                request.request_state,
+                &context,
+                |round| async {
+                    let call = self
+                        .call(request.name.clone(), arguments.clone(), context.clone())
+                        .with_input(round);
+                    self.shared.prompts.get(call).await
+                },
+            )
+            .await?;
+        Ok(match run {
+            Run::Complete(result) => result.into(),
+            Run::InputRequired(result) => result.into(),
+        })
     }
 
     async fn complete(
         &self,
         request: CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
         let Some(handler) = &self.shared.completion else {
             return Err(ErrorData::method_not_found::<
@@ -274,6 +569,18 @@ impl ServerHandler for RmcpAdapter {
                 ));
             }
         };
+        let kind = if is_prompt {
+            ItemKind::Prompt
+        } else {
+            ItemKind::ResourceTemplate
+        };
+        if self.policies.is_some() && !self.visible(caller(&context).as_deref(), kind, &reference) {
+            // As for an item hidden from lists: nothing to complete, and no
+            // hint that it exists.
+            let info = CompletionInfo::with_pagination(Vec::new(), Some(0), false)
+                .map_err(|e| ErrorData::internal_error(e, None))?;
+            return Ok(CompleteResult::new(info));
+        }
         let values = handler(CompletionRequest {
             reference,
             is_prompt,

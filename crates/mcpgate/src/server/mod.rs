@@ -11,9 +11,13 @@
 mod adapter;
 mod auth;
 mod completion;
+mod fast_path;
 mod http_app;
+mod request_state;
 mod rmcp_http;
+mod session_table;
 mod stdio;
+mod subscriptions;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,6 +26,7 @@ use std::time::Duration;
 use mcpgate_auth::http::{
     DEFAULT_CLIENT_RATE_LIMIT, DEFAULT_PRINCIPAL_RATE_LIMIT, RateLimit, ServeLimits, SessionLimits,
 };
+use mcpgate_auth::policy::{ItemKind, Policy, PolicySet};
 use mcpgate_auth::{AuthProvider, ConfigError};
 use rmcp::model::{Resource, ResourceTemplate};
 
@@ -34,6 +39,7 @@ use auth::AuthSetting;
 use completion::CompletionHandler;
 pub use completion::CompletionRequest;
 pub use http_app::HttpApp;
+pub use subscriptions::Notifier;
 
 /// Default idle time after which an MCP session is closed.
 pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -74,6 +80,14 @@ pub struct McpServer {
     client_rate_limit: Option<RateLimit>,
     rate_limit_loopback: bool,
     serve_limits: ServeLimits,
+    /// The key sealing 2026-07-28 `requestState`; random per process if `None`.
+    request_state_key: Option<Vec<u8>>,
+    /// Fans out list changes to `subscriptions/listen` streams.
+    notifier: Notifier,
+    /// Per-item policies, from [`McpServer::policy`] and the definitions'
+    /// required scopes, in the order given; built when the server starts.
+    policies: Vec<Policy>,
+    deny_by_default: bool,
     /// Bad builder input, reported when the server starts.
     problems: Vec<ConfigError>,
 }
@@ -112,6 +126,10 @@ impl McpServer {
             client_rate_limit: Some(DEFAULT_CLIENT_RATE_LIMIT),
             rate_limit_loopback: false,
             serve_limits: ServeLimits::default(),
+            request_state_key: None,
+            notifier: Notifier::default(),
+            policies: Vec::new(),
+            deny_by_default: false,
             problems: Vec::new(),
         }
     }
@@ -281,15 +299,95 @@ impl McpServer {
 
     /// Registers a tool defined with [`tool!`](crate::tool!) (name and
     /// description from the function and its doc comment) or [`ToolDef::new`].
-    pub fn add_tool(mut self, tool: ToolDef) -> Self {
+    pub fn add_tool(mut self, mut tool: ToolDef) -> Self {
+        let scopes = std::mem::take(&mut tool.required_scopes);
+        self.declare_scopes(ItemKind::Tool, &tool.name, scopes);
         self.tools.insert(tool);
         self
     }
 
     /// Registers a prompt defined with [`prompt!`](crate::prompt!) or [`PromptDef::new`].
-    pub fn add_prompt(mut self, prompt: PromptDef) -> Self {
+    pub fn add_prompt(mut self, mut prompt: PromptDef) -> Self {
+        let scopes = std::mem::take(&mut prompt.required_scopes);
+        self.declare_scopes(ItemKind::Prompt, &prompt.name, scopes);
         self.prompts.insert(prompt);
         self
+    }
+
+    /// Adds a per-item policy (see [`mcpgate_auth::policy`]): which tools,
+    /// prompts, resources or resource templates (by name, URI or URI
+    /// template; exact or a `*`/`?` glob) need which scopes, claim values or
+    /// predicates over the caller's token. Every matching policy applies.
+    ///
+    /// Over HTTP a caller lacking scopes gets `403` with `WWW-Authenticate:
+    /// Bearer error="insufficient_scope", scope="<held plus required>"` (a
+    /// step-up the client can act on); one failing a claim condition or
+    /// predicate gets `403` `access_denied` without a scope. Lists
+    /// (`tools/list`, `prompts/list`, `resources/list`,
+    /// `resources/templates/list`) show each caller only what it may use.
+    /// `resources/read` of a URI a template serves is decided both on the URI
+    /// (`Policy::resources`) and on the template (`Policy::resource_templates`).
+    /// Policies need authentication (a server with policies and
+    /// [`allow_unauthenticated`](Self::allow_unauthenticated) refuses to
+    /// start) and do not apply over stdio, which has no token.
+    ///
+    /// ```
+    /// use mcpgate::McpServer;
+    /// use mcpgate::auth::policy::Policy;
+    ///
+    /// let server = McpServer::new("todos")
+    ///     .policy(Policy::tools("admin_*").scopes(["todo:admin"]).claim_equals("org_id", "org_1"))
+    ///     .policy(Policy::resources("private://*").require(|token| token.subject().starts_with("usr_")));
+    /// ```
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policies.push(policy);
+        self
+    }
+
+    /// Adds several policies (e.g. `PolicyConfig::to_policies` of a
+    /// configuration file); see [`policy`](Self::policy).
+    pub fn policies(mut self, policies: impl IntoIterator<Item = Policy>) -> Self {
+        self.policies.extend(policies);
+        self
+    }
+
+    /// With `true`, a tool, prompt, resource or template that no policy
+    /// matches is refused (`403` `access_denied`) and left out of lists;
+    /// default `false`: only what a policy names is restricted.
+    pub fn deny_by_default(mut self, deny: bool) -> Self {
+        self.deny_by_default = deny;
+        self
+    }
+
+    /// A definition's [`requires_scopes`](crate::Definition::requires_scopes)
+    /// as a policy for exactly that name.
+    fn declare_scopes(&mut self, kind: ItemKind, name: &str, scopes: Vec<String>) {
+        if scopes.is_empty() {
+            return;
+        }
+        if name.contains(['*', '?']) {
+            // The policy would be a glob and govern other items as well.
+            self.problems.push(ConfigError::new(
+                format!("{kind} `{name}` requires_scopes"),
+                "needs a name without `*` or `?`; use McpServer::policy with a pattern instead",
+            ));
+            return;
+        }
+        self.policies.push(Policy::new(kind, name).scopes(scopes));
+    }
+
+    /// The policies as one set; `None` when there is nothing to enforce.
+    /// Problems are named after the policy and field.
+    pub(crate) fn build_policies(&mut self) -> Result<Option<Arc<PolicySet>>, Vec<ConfigError>> {
+        if self.policies.is_empty() && !self.deny_by_default {
+            return Ok(None);
+        }
+        PolicySet::builder()
+            .policies(std::mem::take(&mut self.policies))
+            .deny_by_default(self.deny_by_default)
+            .build()
+            .map(|set| Some(Arc::new(set)))
+            .map_err(|e| e.problems)
     }
 
     /// Registers a tool whose input schema is given verbatim (for schemas a Rust
@@ -440,5 +538,44 @@ impl McpServer {
     {
         self.completion = Some(Arc::new(move |request| Box::pin(handler(request))));
         self
+    }
+
+    /// The key that seals the `requestState` of 2026-07-28 input-required
+    /// results (HMAC-SHA256; at least 32 bytes, e.g. from a secret store).
+    /// Without it a random key is made per process, which is right for one
+    /// instance; replicas behind a load balancer need the same key so that
+    /// any of them can open a state another issued.
+    pub fn request_state_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        let key = key.as_ref();
+        if key.len() < 32 {
+            self.problems.push(ConfigError::new(
+                "request_state_key",
+                format!("must be at least 32 bytes, got {}", key.len()),
+            ));
+        } else {
+            self.request_state_key = Some(key.to_vec());
+        }
+        self
+    }
+
+    /// The handle that tells clients on `subscriptions/listen` streams
+    /// (2026-07-28) that tools, prompts or resources changed; see [`Notifier`].
+    ///
+    /// ```
+    /// use mcpgate::{McpServer, Notifier, State};
+    ///
+    /// let server = McpServer::new("demo");
+    /// let notifier = server.notifier();
+    /// let server = server.with_state(notifier).tool(
+    ///     "refresh",
+    ///     "Reloads the tool list",
+    ///     |State(n): State<Notifier>| async move {
+    ///         n.tools_list_changed();
+    ///         "ok"
+    ///     },
+    /// );
+    /// ```
+    pub fn notifier(&self) -> Notifier {
+        self.notifier.clone()
     }
 }
