@@ -16,7 +16,7 @@ use std::process::Command;
 use tokio::time::Instant;
 
 use crate::load::{self, LoadSpec, TokenSlot, Window, process_tree_rss_kib};
-use crate::proto::{Connection, Target, open_session, simple_request};
+use crate::proto::{Connection, Target, Wire, open_session, simple_request};
 use crate::results::{
     ColdStart, Machine, Memory, Results, Rotation, RunConfig, SourceTree, SystemInfo,
     ThroughputRun, VerifyCost,
@@ -99,6 +99,13 @@ impl Options {
         }
     }
 }
+
+/// `ThroughputRun::sessions` of session-era runs with one session per connection.
+pub const PER_CONNECTION: &str = "per-connection";
+/// `ThroughputRun::sessions` of session-era runs where all connections share one session.
+pub const SHARED: &str = "shared";
+/// `ThroughputRun::sessions` of 2026-07-28 runs (no session at all).
+pub const STATELESS: &str = "stateless";
 
 /// Concurrency of the key-rotation run.
 const ROTATION_CONCURRENCY: usize = 16;
@@ -525,11 +532,15 @@ async fn measure_system(
         start_deadline,
     )
     .await?;
-    let mut modes = vec![false];
+    // (label in the results, wire, one shared session)
+    let mut modes = vec![(PER_CONNECTION, Wire::Session, false)];
     if system.can_share_session() && system.is_main() {
-        modes.push(true);
+        modes.push((SHARED, Wire::Session, true));
     }
-    for shared in modes {
+    if system.speaks_stateless() {
+        modes.push((STATELESS, Wire::Stateless, false));
+    }
+    for (sessions, wire, shared) in modes {
         for &c in &opts.concurrency {
             let tokens: Vec<Arc<TokenSlot>> = match (system.auth(), shared) {
                 (false, _) => Vec::new(),
@@ -542,6 +553,7 @@ async fn measure_system(
             let spec = LoadSpec {
                 target: target.clone(),
                 concurrency: c,
+                wire,
                 shared_session: shared,
                 warmup: opts.warmup,
                 duration: opts.duration,
@@ -554,7 +566,6 @@ async fn measure_system(
             results.load.max_1m_sampled = results.load.max_1m_sampled.max(load_before);
             let outcome = load::run(spec, |_| {}).await?;
             let rss_after = process_tree_rss_kib(running.pid);
-            let sessions = if shared { "shared" } else { "per-connection" };
             eprintln!(
                 "   {sessions:>14} c={c:<3} {:>9.0} ok/s  p50 {:>8.1} µs  p99 {:>9.1} µs  errors {}  (server cpu {:.2} s, client cpu {:.2} s, RSS after {:.0} MiB, other processes {:.2} s, load {load_before:.2})",
                 outcome.rps,
@@ -645,6 +656,7 @@ async fn rotation_run(
     let spec = LoadSpec {
         target: target.clone(),
         concurrency: c,
+        wire: Wire::Session,
         shared_session: false,
         warmup: opts.warmup,
         duration,

@@ -1,6 +1,7 @@
 //! The closed-loop load generator: one worker per connection, each sending
-//! `tools/call add` back to back on its own HTTP/1.1 keep-alive connection.
-//! Sessions are opened before the clock starts; a warm-up precedes the
+//! `tools/call add` back to back on its own HTTP/1.1 keep-alive connection,
+//! session-era or stateless 2026-07-28 ([`Wire`]).
+//! Sessions (session-era) are opened before the clock starts; a warm-up precedes the
 //! measured window; only requests that start and finish inside the window
 //! count, and only correct JSON-RPC results count as throughput.
 
@@ -12,7 +13,7 @@ use anyhow::{Context as _, bail};
 use tokio::sync::Barrier;
 use tokio::time::Instant;
 
-use crate::proto::{Connection, Failure, Target, call_add, open_session};
+use crate::proto::{Connection, Failure, Target, Wire, call_add, call_add_stateless, open_session};
 use crate::stats::{Latency, summarise};
 
 /// Width of one timeline bucket.
@@ -47,7 +48,10 @@ pub struct LoadSpec {
     pub target: Target,
     /// Connections, one worker each.
     pub concurrency: usize,
-    /// All workers share one session (else one session per connection).
+    /// Session-era or stateless 2026-07-28 requests.
+    pub wire: Wire,
+    /// All workers share one session (else one session per connection);
+    /// session-era only.
     pub shared_session: bool,
     /// Excluded warm-up.
     pub warmup: Duration,
@@ -124,7 +128,8 @@ pub async fn run(spec: LoadSpec, on_window: impl FnOnce(Window)) -> anyhow::Resu
         (!spec.tokens.is_empty()).then(|| spec.tokens[i % spec.tokens.len()].clone())
     };
 
-    let shared = if spec.shared_session {
+    let stateless = spec.wire == Wire::Stateless;
+    let shared = if spec.shared_session && !stateless {
         let mut conn = Connection::open(&spec.target)
             .await
             .map_err(anyhow::Error::msg)?;
@@ -153,6 +158,8 @@ pub async fn run(spec: LoadSpec, on_window: impl FnOnce(Window)) -> anyhow::Resu
                 let mut conn = Connection::open(&spec.target).await?;
                 let session = match shared {
                     Some(s) => s,
+                    // 2026-07-28 has no sessions.
+                    None if stateless => String::new(),
                     None => {
                         let token = slot.as_ref().map(|s| s.get().0);
                         open_session(&mut conn, token.as_deref(), spec.request_timeout).await?
@@ -195,15 +202,20 @@ pub async fn run(spec: LoadSpec, on_window: impl FnOnce(Window)) -> anyhow::Resu
                     None => (None, 0),
                 };
                 let t0 = Instant::now();
-                let result = call_add(
-                    &mut conn,
-                    token.as_deref(),
-                    &session,
-                    id,
-                    args,
-                    spec.request_timeout,
-                )
-                .await;
+                let result = if stateless {
+                    call_add_stateless(&mut conn, token.as_deref(), id, args, spec.request_timeout)
+                        .await
+                } else {
+                    call_add(
+                        &mut conn,
+                        token.as_deref(),
+                        &session,
+                        id,
+                        args,
+                        spec.request_timeout,
+                    )
+                    .await
+                };
                 let t1 = Instant::now();
                 let counted = t0 >= start && t1 <= end;
                 match result {

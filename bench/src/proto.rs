@@ -1,6 +1,8 @@
 //! A minimal MCP Streamable HTTP client: one HTTP/1.1 keep-alive connection,
-//! `initialize` → `notifications/initialized`, then `tools/call`. Responses
-//! may be JSON or SSE (`data:` lines); both are parsed and checked.
+//! either session-era (`initialize` → `notifications/initialized`, then
+//! `tools/call` with `Mcp-Session-Id`) or stateless 2026-07-28 (every
+//! `tools/call` self-contained, sent as the official Python SDK client sends
+//! it). Responses may be JSON or SSE (`data:` lines); both are parsed and checked.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,6 +16,20 @@ use tokio::net::TcpStream;
 
 /// The protocol revision the client asks for (served by rmcp and the Python SDK).
 pub const PROTOCOL_VERSION: &str = "2025-06-18";
+
+/// The stateless revision: no `initialize`, no session; the version and the
+/// client's identity travel in every request's `_meta`.
+pub const STATELESS_PROTOCOL_VERSION: &str = "2026-07-28";
+
+/// Which protocol era a load run speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Session-era (2025-06-18): a session per connection or one shared.
+    Session,
+    /// 2026-07-28: no session; each `tools/call` carries `MCP-Protocol-Version`,
+    /// `Mcp-Method`, `Mcp-Name` and the `_meta` keys.
+    Stateless,
+}
 
 /// Where a server under test listens.
 #[derive(Debug, Clone)]
@@ -128,6 +144,37 @@ impl Connection {
         session: Option<&str>,
         timeout: Duration,
     ) -> Result<Response, Failure> {
+        let mut builder = self.request_builder(token);
+        if let Some(session) = session {
+            builder = builder
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", PROTOCOL_VERSION);
+        }
+        self.send(builder, body, timeout).await
+    }
+
+    /// POSTs a 2026-07-28 request: the SEP-2243 headers the official Python
+    /// client sends (`MCP-Protocol-Version`, `Mcp-Method`, and `Mcp-Name`
+    /// for a named method), no session.
+    pub async fn post_stateless(
+        &mut self,
+        body: Bytes,
+        token: Option<&str>,
+        method: &str,
+        name: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Response, Failure> {
+        let mut builder = self
+            .request_builder(token)
+            .header("mcp-protocol-version", STATELESS_PROTOCOL_VERSION)
+            .header("mcp-method", method);
+        if let Some(name) = name {
+            builder = builder.header("mcp-name", name);
+        }
+        self.send(builder, body, timeout).await
+    }
+
+    fn request_builder(&self, token: Option<&str>) -> http::request::Builder {
         let mut builder = http::Request::post(self.target.path.as_str())
             .header(http::header::HOST, self.target.host.as_str())
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -135,11 +182,15 @@ impl Connection {
         if let Some(token) = token {
             builder = builder.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
         }
-        if let Some(session) = session {
-            builder = builder
-                .header("mcp-session-id", session)
-                .header("mcp-protocol-version", PROTOCOL_VERSION);
-        }
+        builder
+    }
+
+    async fn send(
+        &mut self,
+        builder: http::request::Builder,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Response, Failure> {
         let request = builder
             .body(Full::new(body))
             .map_err(|e| Failure::Transport(e.to_string()))?;
@@ -238,6 +289,14 @@ pub fn add_call_body(id: u64, a: i64, b: i64) -> Bytes {
     ))
 }
 
+/// A 2026-07-28 `tools/call` of `add(a, b)` with request id `id`, with the
+/// `_meta` keys the official Python client sends.
+pub fn stateless_add_call_body(id: u64, a: i64, b: i64) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"add","arguments":{{"a":{a},"b":{b}}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"{STATELESS_PROTOCOL_VERSION}","io.modelcontextprotocol/clientInfo":{{"name":"mcpgate-bench","version":"0.1.0"}},"io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
+    ))
+}
+
 /// The JSON-RPC messages in a body: the body itself if it is JSON, else
 /// every SSE `data:` line that parses (priming events carry empty data).
 pub fn messages(body: &[u8]) -> Vec<Value> {
@@ -280,6 +339,48 @@ pub fn check_add(response: &Response, id: u64, expected: i64) -> Result<(), Fail
                 .collect(),
         )),
     }
+}
+
+/// Checks a 2026-07-28 `tools/call add` answer: everything [`check_add`]
+/// checks, plus what the revision requires of the answer: `resultType:
+/// "complete"` and no `Mcp-Session-Id`.
+pub fn check_stateless_add(response: &Response, id: u64, expected: i64) -> Result<(), Failure> {
+    check_add(response, id, expected)?;
+    if response.session_id.is_some() {
+        return Err(Failure::BadResult(
+            "a 2026-07-28 answer carries an Mcp-Session-Id".to_owned(),
+        ));
+    }
+    let complete = messages(&response.body).iter().any(|m| {
+        m.get("id").and_then(Value::as_u64) == Some(id)
+            && m.pointer("/result/resultType").and_then(Value::as_str) == Some("complete")
+    });
+    if !complete {
+        return Err(Failure::BadResult(
+            "a 2026-07-28 result without resultType \"complete\"".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// One 2026-07-28 `tools/call add(a, b)`, no session, checked.
+pub async fn call_add_stateless(
+    conn: &mut Connection,
+    token: Option<&str>,
+    id: u64,
+    (a, b): (i64, i64),
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let response = conn
+        .post_stateless(
+            stateless_add_call_body(id, a, b),
+            token,
+            "tools/call",
+            Some("add"),
+            timeout,
+        )
+        .await?;
+    check_stateless_add(&response, id, a + b)
 }
 
 /// Opens an MCP session on `conn`: `initialize`, then `notifications/initialized`.
@@ -355,11 +456,28 @@ mod tests {
     }
 
     #[test]
+    fn stateless_answers_must_be_complete_and_sessionless() {
+        let old = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"5"}],"isError":false}}"#;
+        assert!(check_stateless_add(&response(old), 7, 5).is_err());
+        let new = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"5"}],"isError":false,"resultType":"complete"}}"#;
+        assert_eq!(check_stateless_add(&response(new), 7, 5), Ok(()));
+        let mut with_session = response(new);
+        with_session.session_id = Some("s".to_owned());
+        assert!(check_stateless_add(&with_session, 7, 5).is_err());
+        let body: Value = serde_json::from_slice(&stateless_add_call_body(1, 2, 3)).unwrap();
+        assert_eq!(
+            body.pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion"),
+            Some(&Value::from(STATELESS_PROTOCOL_VERSION))
+        );
+    }
+
+    #[test]
     fn bodies_are_valid_json() {
         for body in [
             initialize_body(),
             initialized_body(),
             add_call_body(3, -1, 2),
+            stateless_add_call_body(3, -1, 2),
         ] {
             serde_json::from_slice::<Value>(&body).unwrap();
         }

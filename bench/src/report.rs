@@ -158,23 +158,13 @@ fn targets(r: &Results, out: &mut String) {
         "| auth on costs ≤ 10% of throughput vs auth off ({c} connections) | {text} | {} |",
         mark(met)
     );
-    let (text, met) = match (m, floor) {
-        (Some(m), Some(fl)) if fl.rps > 0.0 => (
-            format!(
-                "{} vs {} results/s = **{:.0}%** of the floor",
-                num(m.rps),
-                num(fl.rps),
-                m.rps / fl.rps * 100.0
-            ),
-            Some(m.rps / fl.rps >= 0.5),
-        ),
-        _ => ("–".to_owned(), None),
-    };
+    let (text, met) = share_of_floor(m, floor, 0.35);
     let _ = writeln!(
         out,
-        "| mcpgate ≥ 50% of the floor ({c} connections) | {text} | {} |",
+        "| session-era: mcpgate ≥ 35% of the floor ({c} connections, one session each) | {text} | {} |",
         mark(met)
     );
+    stateless_targets(r, c, out);
     let cold = r.cold_start.iter().find(|c| c.system == MCPGATE);
     let (text, met) = match cold {
         Some(c) => (
@@ -196,13 +186,13 @@ fn targets(r: &Results, out: &mut String) {
                 m.with_sessions_kib as f64 / 1024.0,
                 m.sessions_opened
             ),
-            Some((m.with_sessions_kib as f64) < 64.0 * 1024.0 && m.sessions_opened >= 1000),
+            Some((m.with_sessions_kib as f64) < 40.0 * 1024.0 && m.sessions_opened >= 1000),
         ),
         None => ("–".to_owned(), None),
     };
     let _ = writeln!(
         out,
-        "| RSS with 1,000 open sessions < 64 MiB | {text} | {} |",
+        "| RSS with 1,000 open sessions < 40 MiB | {text} | {} |",
         mark(met)
     );
     let rot = r.rotation.iter().find(|x| x.system == MCPGATE);
@@ -219,6 +209,79 @@ fn targets(r: &Results, out: &mut String) {
     let _ = writeln!(
         out,
         "| zero errors while the signing key rotates mid-run | {text} | {} |",
+        mark(met)
+    );
+}
+
+/// "`m` is N% of the floor", met when the share is at least `at_least`.
+fn share_of_floor(
+    m: Option<&ThroughputRun>,
+    floor: Option<&ThroughputRun>,
+    at_least: f64,
+) -> (String, Option<bool>) {
+    match (m, floor) {
+        (Some(m), Some(fl)) if fl.rps > 0.0 => (
+            format!(
+                "{} vs {} results/s = **{:.0}%** of the floor",
+                num(m.rps),
+                num(fl.rps),
+                m.rps / fl.rps * 100.0
+            ),
+            Some(m.rps / fl.rps >= at_least),
+        ),
+        _ => ("–".to_owned(), None),
+    }
+}
+
+/// The 2026-07-28 targets: authenticated stateless `tools/call` against
+/// FastMCP and the floor answering the same request.
+fn stateless_targets(r: &Results, c: usize, out: &mut String) {
+    const S: &str = crate::driver::STATELESS;
+    let m = find(r, MCPGATE, S, c);
+    let f = find(r, "fastmcp", S, c);
+    let floor = find(r, "floor", S, c);
+    let (text, met) = match (m, f) {
+        (Some(m), Some(f)) if f.rps > 0.0 => (
+            format!(
+                "{} vs {} correct results/s = **{}**",
+                num(m.rps),
+                num(f.rps),
+                ratio(m.rps, f.rps)
+            ),
+            Some(m.rps / f.rps >= 100.0),
+        ),
+        _ => ("–".to_owned(), None),
+    };
+    let _ = writeln!(
+        out,
+        "| 2026-07-28: authenticated `tools/call` ≥ 100× FastMCP (2026-07-28) at {c} connections | {text} | {} |",
+        mark(met)
+    );
+    let (text, met) = share_of_floor(m, floor, 0.5);
+    let _ = writeln!(
+        out,
+        "| 2026-07-28: mcpgate ≥ 50% of the floor ({c} connections) | {text} | {} |",
+        mark(met)
+    );
+    let (m1, floor1) = (find(r, MCPGATE, S, 1), find(r, "floor", S, 1));
+    let (text, met) = match (m1, floor1) {
+        (Some(m), Some(fl)) if m.ok > 0 && fl.ok > 0 => {
+            let gap = m.latency.p50_us - fl.latency.p50_us;
+            (
+                format!(
+                    "p50 {} ms vs {} ms: **{:+.3} ms**",
+                    ms(m.latency.p50_us),
+                    ms(fl.latency.p50_us),
+                    gap / 1000.0
+                ),
+                Some(gap <= 100.0),
+            )
+        }
+        _ => ("–".to_owned(), None),
+    };
+    let _ = writeln!(
+        out,
+        "| 2026-07-28: single-connection p50 within 0.1 ms of the floor's | {text} | {} |",
         mark(met)
     );
 }
@@ -375,6 +438,16 @@ pub fn markdown(r: &Results, chart: &str, json_path: &str, analysis: Option<&str
         "## Throughput and latency: all connections share one session\n"
     );
     throughput_table(r, "shared", &mut out);
+
+    let _ = writeln!(out, "\n## Throughput and latency: 2026-07-28, no session\n");
+    let _ = writeln!(
+        out,
+        "The same closed loop in the stateless revision, each request as the official Python SDK client sends it in \
+         `mode=\"2026-07-28\"`: no `initialize`, no session; `MCP-Protocol-Version: 2026-07-28`, `Mcp-Method: tools/call`, \
+         `Mcp-Name: add` and the `io.modelcontextprotocol/*` `_meta` keys. A result counts only if it is correct, carries \
+         `resultType: \"complete\"` and comes without an `Mcp-Session-Id`.\n"
+    );
+    throughput_table(r, crate::driver::STATELESS, &mut out);
 
     let _ = writeln!(out, "\n## Cold start\n");
     let _ = writeln!(
@@ -599,6 +672,49 @@ mod tests {
         assert_eq!(ms(1234.0), "1.23");
         let md = markdown(&Results::default(), "c.svg", "r.json", Some("## Analysis"));
         assert!(md.contains("## Targets") && md.ends_with("## Analysis\n"));
+    }
+
+    fn run(system: &str, sessions: &str, c: usize, rps: f64, p50_us: f64) -> ThroughputRun {
+        ThroughputRun {
+            system: system.to_owned(),
+            sessions: sessions.to_owned(),
+            concurrency: c,
+            ok: (rps * 10.0) as u64,
+            rps,
+            latency: crate::stats::Latency {
+                p50_us,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn stateless_targets_compare_the_2026_rows_only() {
+        let mut r = Results::default();
+        r.config.concurrency = vec![1, 64];
+        r.throughput = vec![
+            run("mcpgate", "stateless", 64, 20_000.0, 3000.0),
+            run("fastmcp", "stateless", 64, 150.0, 3000.0),
+            run("floor", "stateless", 64, 36_000.0, 1500.0),
+            run("mcpgate", "stateless", 1, 8_000.0, 120.0),
+            run("floor", "stateless", 1, 12_000.0, 70.0),
+            // Session-era rows must not be mistaken for 2026-07-28 ones.
+            run("mcpgate", "per-connection", 64, 9_000.0, 7000.0),
+            run("floor", "per-connection", 64, 36_000.0, 1500.0),
+        ];
+        let mut out = String::new();
+        targets(&r, &mut out);
+        assert!(
+            out.contains("≥ 100× FastMCP (2026-07-28) at 64 connections | 20,000 vs 150 correct results/s = **133×** | met |"),
+            "{out}"
+        );
+        assert!(out.contains("= **56%** of the floor | met |"), "{out}");
+        assert!(out.contains("**+0.050 ms** | met |"), "{out}");
+        assert!(
+            out.contains("= **25%** of the floor | **missed** |"),
+            "{out}"
+        );
     }
 
     fn verify(system: &str, new: Option<f64>, repeat: Option<f64>) -> VerifyCost {

@@ -125,7 +125,8 @@ pub struct RunConfig {
 pub struct ThroughputRun {
     /// System id.
     pub system: String,
-    /// `per-connection` (as many sessions as connections) or `shared` (one session).
+    /// `per-connection` (as many sessions as connections), `shared` (one session)
+    /// or `stateless` (2026-07-28 requests, no session).
     pub sessions: String,
     /// Connections (one worker each).
     pub concurrency: usize,

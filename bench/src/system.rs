@@ -88,6 +88,16 @@ impl System {
         self.has_sessions() && !matches!(self.kind, Kind::FastMcp { workers } if workers > 1)
     }
 
+    /// Whether the system serves the stateless 2026-07-28 revision (measured
+    /// with the session-era runs, side by side): mcpgate, FastMCP 4 (through
+    /// the Python SDK 2.3) and the floor, not the rmcp diagnostics.
+    pub fn speaks_stateless(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Mcpgate | Kind::McpgateNoAuth | Kind::FastMcp { .. } | Kind::Floor
+        )
+    }
+
     /// Whether this is a main system (all measurements) rather than a variant
     /// measured only for throughput with one session per connection.
     pub fn is_main(&self) -> bool {

@@ -13,7 +13,7 @@
 //!   accounting stay on the request path, so their cost is measured, but no
 //!   request is refused (at the defaults a closed-loop run is mostly 429s);
 //! - `--system floor`: the thinnest axum handler that answers canned MCP
-//!   bytes — what the HTTP stack can do at all;
+//!   bytes — what the HTTP stack can do at all (session-era and 2026-07-28);
 //! - `--system rmcp`: diagnostics — rmcp's Streamable HTTP service alone (no
 //!   mcpgate), with `--stateless`, `--json`, `--no-priming`,
 //!   `--channel-capacity N` to see what each rmcp setting costs.
@@ -65,14 +65,18 @@ async fn shutdown_signal() {
 
 const FLOOR_INIT: &str = r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"floor","version":"0"}}}"#;
 const FLOOR_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"42"}],"isError":false}}"#;
+/// The same answer in the 2026-07-28 shape (`resultType`), for requests that
+/// say `MCP-Protocol-Version: 2026-07-28`.
+const FLOOR_CALL_STATELESS: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"42"}],"isError":false,"resultType":"complete"}}"#;
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Canned answers: `initialize` gets a result and a session id, notifications
-/// get 202, anything else gets the `tools/call` result for 20 + 22.
-async fn floor(body: Bytes) -> Response {
+/// get 202, anything else gets the `tools/call` result for 20 + 22 (in the
+/// 2026-07-28 shape when the request's `MCP-Protocol-Version` says so).
+async fn floor(headers: axum::http::HeaderMap, body: Bytes) -> Response {
     let json = HeaderValue::from_static("application/json");
     if contains(&body, b"\"initialize\"") {
         let mut r = FLOOR_INIT.into_response();
@@ -84,7 +88,15 @@ async fn floor(body: Bytes) -> Response {
     if contains(&body, b"notifications/") {
         return StatusCode::ACCEPTED.into_response();
     }
-    let mut r = FLOOR_CALL.into_response();
+    let stateless = headers
+        .get("mcp-protocol-version")
+        .is_some_and(|v| v.as_bytes() == b"2026-07-28");
+    let mut r = if stateless {
+        FLOOR_CALL_STATELESS
+    } else {
+        FLOOR_CALL
+    }
+    .into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, json);
     r
 }

@@ -6,7 +6,7 @@
 //! `Args` takes an empty object), or is given verbatim with
 //! [`McpServer::tool_with_schema`](crate::McpServer::tool_with_schema).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
@@ -117,6 +117,8 @@ pub(crate) fn empty_object_schema() -> Arc<JsonObject> {
 pub(crate) struct ToolRegistry {
     definitions: Vec<Tool>,
     handlers: HashMap<String, ErasedHandler<CallToolResult>>,
+    /// Tools the HTTP fast path may run itself (see [`Self::inline_handler`]).
+    inline: HashSet<String>,
 }
 
 impl ToolRegistry {
@@ -133,8 +135,28 @@ impl ToolRegistry {
             );
             self.definitions.retain(|t| t.name != def.name);
         }
+        // SEP-2243 `x-mcp-header` annotations ask for `Mcp-Param-*` header
+        // checks, which only rmcp's service performs.
+        let param_headers = serde_json::to_string(&tool.input_schema)
+            .map_or(true, |schema| schema.contains("\"x-mcp-header\""));
+        if def.needs_peer || param_headers {
+            self.inline.remove(&def.name);
+        } else {
+            self.inline.insert(def.name.clone());
+        }
         self.definitions.push(tool);
         self.handlers.insert(def.name, def.handler);
+    }
+
+    /// The handler of `name` if it can run outside rmcp's service: it needs
+    /// no request context ([`crate::handler::FromCall::needs_peer`]) and its
+    /// schema asks for no `Mcp-Param-*` headers. `None` for other and
+    /// unknown tools (which the general path answers).
+    pub(crate) fn inline_handler(&self, name: &str) -> Option<&ErasedHandler<CallToolResult>> {
+        if !self.inline.contains(name) {
+            return None;
+        }
+        self.handlers.get(name)
     }
 
     pub(crate) fn definitions(&self) -> &[Tool] {
@@ -149,9 +171,18 @@ impl ToolRegistry {
     /// an `isError` result, so the model sees what was wrong with its call.
     pub(crate) async fn call(&self, call: Call) -> Option<CallToolResult> {
         let handler = self.handlers.get(call.name())?.clone();
-        Some(match handler(call).await {
-            Ok(result) => result,
-            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.0)]),
-        })
+        Some(run_tool(&handler, call).await)
+    }
+}
+
+/// Runs a tool handler; a failed extractor becomes an `isError` result. The
+/// one place both the rmcp path and the fast path turn a call into a result.
+pub(crate) async fn run_tool(
+    handler: &ErasedHandler<CallToolResult>,
+    call: Call,
+) -> CallToolResult {
+    match handler(call).await {
+        Ok(result) => result,
+        Err(e) => CallToolResult::error(vec![ContentBlock::text(e.0)]),
     }
 }

@@ -27,6 +27,14 @@ pub trait FromCall: Sized + Send {
     fn input_schema() -> Option<Arc<JsonObject>> {
         None
     }
+
+    /// Whether the extracted value can reach the request's rmcp context (the
+    /// peer, its metadata, the session). A tool with such an extractor is
+    /// always run through rmcp's service; the others may be answered by
+    /// mcpgate's fast path, which has no rmcp context to give.
+    fn needs_peer() -> bool {
+        false
+    }
 }
 
 /// Typed arguments, deserialised from the call and described by `T`'s JSON Schema
@@ -82,6 +90,11 @@ impl FromCall for Call {
     fn from_call(call: &Call) -> Result<Self, CallError> {
         Ok(call.clone())
     }
+
+    /// The whole call carries the request context.
+    fn needs_peer() -> bool {
+        true
+    }
 }
 
 impl FromCall for Context {
@@ -89,6 +102,11 @@ impl FromCall for Context {
         call.context
             .clone()
             .ok_or_else(|| CallError::new("no request context"))
+    }
+
+    /// Progress, logging, sampling, elicitation and roots go through the peer.
+    fn needs_peer() -> bool {
+        true
     }
 }
 

@@ -66,6 +66,11 @@ pub trait Handler<M>: Clone + Send + Sync + 'static {
     fn call(&self, call: Call) -> BoxFuture<'static, Result<Self::Output, CallError>>;
     /// The input schema of the first extractor that defines one.
     fn input_schema() -> Option<Arc<JsonObject>>;
+    /// Whether any extractor needs the rmcp request context
+    /// ([`FromCall::needs_peer`]).
+    fn needs_peer() -> bool {
+        false
+    }
 }
 
 macro_rules! impl_handler {
@@ -93,6 +98,10 @@ macro_rules! impl_handler {
 
             fn input_schema() -> Option<Arc<JsonObject>> {
                 None$(.or_else($e::input_schema))*
+            }
+
+            fn needs_peer() -> bool {
+                false $(|| $e::needs_peer())*
             }
         }
     };

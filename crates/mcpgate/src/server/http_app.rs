@@ -1,4 +1,5 @@
-//! Serving over HTTP: rmcp's Streamable HTTP service inside mcpgate-auth's
+//! Serving over HTTP: rmcp's Streamable HTTP service, behind mcpgate's fast
+//! path for plain `tools/call` (`fast_path`, with `session_table`), inside mcpgate-auth's
 //! [`ProtectedEndpoint`], which adds the metadata routes and the guard, served
 //! by [`mcpgate_auth::http::serve`] (timeouts and a connection cap).
 
@@ -15,7 +16,9 @@ use tokio::net::TcpListener;
 
 use super::McpServer;
 use super::adapter::RmcpAdapter;
+use super::fast_path::{self, FastPath};
 use super::rmcp_http::{JsonRpcErrors, TrackedSessions};
+use super::session_table::{RecordedSessions, SessionTable, TableStore};
 use crate::error::ServeError;
 
 impl McpServer {
@@ -25,6 +28,10 @@ impl McpServer {
     pub fn into_http(mut self, local_addr: Option<SocketAddr>) -> Result<HttpApp, ServeError> {
         let protection = self.resolve_auth();
         let mut problems = std::mem::take(&mut self.problems);
+        let policies = self.build_policies().unwrap_or_else(|errors| {
+            problems.extend(errors);
+            None
+        });
         let protection = match protection {
             Ok(p) => p,
             Err(e) => {
@@ -56,23 +63,57 @@ impl McpServer {
         for host in std::mem::take(&mut self.extra_hosts) {
             endpoint = endpoint.allow_host(host);
         }
+        // Calls are decided by the guard (a 403 step-up before the service
+        // runs); lists are filtered by the adapter with the same set.
+        if let Some(set) = &policies {
+            endpoint = endpoint
+                .policies(set.clone())
+                .policy_body_limit(self.max_body_bytes)
+                .resource_templates(self.resources.clone());
+        }
 
         let mut local_sessions = LocalSessionManager::default();
         local_sessions.session_config.keep_alive = Some(self.session_idle_timeout);
-        let session_manager = TrackedSessions::new(local_sessions, endpoint.session_hook());
+        let sse_retry = local_sessions.session_config.sse_retry;
+        let session_table = SessionTable::new(self.session_idle_timeout, endpoint.session_hook());
+        let session_manager = RecordedSessions::new(
+            TrackedSessions::new(local_sessions, endpoint.session_hook()),
+            session_table.clone(),
+        );
         let serve_limits = self.serve_limits;
-        let mcp_config = StreamableHttpServerConfig::default()
+        let mut mcp_config = StreamableHttpServerConfig::default()
             // Host and Origin are checked by our guard, before authentication, as the
             // MCP specification orders it; rmcp's own check would run after it.
             .disable_allowed_hosts()
-            .with_max_request_body_bytes(self.max_body_bytes);
-        let adapter = RmcpAdapter::new(self);
+            .with_max_request_body_bytes(self.max_body_bytes)
+            // A 2026-07-28 request is answered with JSON unless its handler
+            // streams notifications first (then SSE). Session-era requests
+            // keep rmcp's SSE streams: rmcp applies this only without a session.
+            .with_json_response(true);
+        // Lazy sessions: the fast path opens sessions without rmcp; rmcp
+        // restores one from the table when a request needs it.
+        mcp_config.session_store = Some(Arc::new(TableStore(session_table.clone())));
+        // The fast path shares the tools and the state with the rmcp adapter
+        // (a clone of the registry's handles, made once).
+        let tools = self.tools.clone();
+        let state = Arc::new(self.state.clone());
+        let max_body_bytes = self.max_body_bytes;
+        let adapter = RmcpAdapter::new(self).with_policies(policies);
+        let fast_path = fast_path::Shared::new(
+            tools,
+            state,
+            session_table,
+            adapter.clone(),
+            sse_retry,
+            max_body_bytes,
+        );
         let mcp_service = StreamableHttpService::new(
             move || Ok(adapter.for_new_session()),
             Arc::new(session_manager),
             mcp_config,
         );
-        let router = endpoint.into_router(JsonRpcErrors::new(mcp_service))?;
+        let router =
+            endpoint.into_router(FastPath::new(fast_path, JsonRpcErrors::new(mcp_service)))?;
         Ok(HttpApp {
             router,
             mcp_url,
@@ -179,8 +220,8 @@ impl HttpApp {
         tracing::info!(mcp_url = %self.mcp_url, addr = ?listener.local_addr().ok(), auth = self.protection.is_some(), "serving MCP over HTTP");
         if let Some(p) = &self.protection {
             // Warm the key cache so the first client does not pay for the fetch.
-            let keys = p.verifier().keys().clone();
-            tokio::spawn(async move { keys.prefetch().await });
+            let p = p.clone();
+            tokio::spawn(async move { p.prefetch_keys().await });
         }
         mcpgate_auth::http::serve(listener, self.router, self.serve_limits, shutdown).await?;
         Ok(())
