@@ -157,7 +157,12 @@ pub(crate) struct ClientMetadata {
     pub(crate) normalized: Map<String, Value>,
 }
 
-const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    crate::exchange::GRANT_TYPE,
+];
 const MAX_NAME_LEN: usize = 256;
 /// More than any real client registers (VS Code: two; most: one).
 pub(crate) const MAX_REDIRECT_URIS: usize = 10;
@@ -215,6 +220,15 @@ impl ClientMetadata {
         {
             return Err(MetadataError::metadata(
                 "client_credentials requires a confidential client",
+            ));
+        }
+        // RFC 8693 §2.1: the exchanging party is the client, so it must be
+        // able to prove who it is (it becomes the `act` of what it gets).
+        if grant_types.iter().any(|g| g == crate::exchange::GRANT_TYPE)
+            && auth_method == AuthMethod::None
+        {
+            return Err(MetadataError::metadata(
+                "urn:ietf:params:oauth:grant-type:token-exchange requires a confidential client",
             ));
         }
 

@@ -28,7 +28,7 @@
 //! | `GET /.well-known/openid-configuration` | environment-level OIDC discovery |
 //! | `POST /api/v1/resources/{res}/clients:register` | RFC 7591 registration |
 //! | `GET /oauth/authorize`, `POST /oauth/authorize/decision` | consent page and decision |
-//! | `POST /oauth/token` | code, refresh and client-credentials grants |
+//! | `POST /oauth/token` | code, refresh and client-credentials grants, RFC 8693 token exchange |
 //! | `POST /oauth/revoke` | RFC 7009 revocation (confidential clients) |
 //! | `POST /admin/rotate-keys` | key rotation, loopback peers only |
 //!
@@ -44,7 +44,8 @@
 //! - `authorize`: the authorization endpoint; `consent`: its HTML;
 //!   `pending`: consents and codes awaiting use.
 //! - `token`: the token endpoint; `client_auth`: client authentication;
-//!   `mint`: the shape of access tokens; `revoke`: revocation.
+//!   `mint`: the shape of access tokens; `exchange`: RFC 8693 token
+//!   exchange; `revoke`: revocation.
 //! - `cors`: which web origins may call the endpoints with effects (an
 //!   allow-list; the discovery documents and JWKS stay public `*`, with the
 //!   policy values of `mcpgate_auth::http::cors`).
@@ -78,6 +79,7 @@ mod config;
 mod consent;
 mod cors;
 mod error;
+mod exchange;
 mod keyring;
 pub mod keys;
 mod limits;
@@ -98,7 +100,7 @@ pub use config::{
     IssuerForm, RateLimit, RateLimits, Storage,
 };
 pub use error::{Error, StoreError};
-pub use keys::{KeyError, SigningKey};
+pub use keys::{KeyAlgorithm, KeyError, SigningKey};
 pub use mint::{ScopeClaim, TokenRequest};
 pub use register::RegisteredClient;
 pub use server::{DevAuthServer, DevAuthServerHandle, MAX_BODY_BYTES, MAX_REGISTRATION_BYTES};

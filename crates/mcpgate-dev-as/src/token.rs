@@ -1,5 +1,6 @@
 //! The token endpoint, `POST /oauth/token`: the `authorization_code`,
-//! `refresh_token` and `client_credentials` grants.
+//! `refresh_token` and `client_credentials` grants, and RFC 8693 token
+//! exchange (in `exchange`).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 use crate::authorize::check_resources;
 use crate::client_auth::{Authenticated, authenticate};
 use crate::error::OAuthError;
+use crate::exchange;
 use crate::keys::random_digits_id;
 use crate::mint::{ScopeClaim, TokenRequest};
 use crate::params::{Params, split_scopes};
@@ -56,7 +58,7 @@ async fn handle(state: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Valu
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     if !matches!(
         grant_type,
-        "authorization_code" | "refresh_token" | "client_credentials"
+        "authorization_code" | "refresh_token" | "client_credentials" | exchange::GRANT_TYPE
     ) {
         return Err(OAuthError::new(
             axum::http::StatusCode::BAD_REQUEST,
@@ -64,11 +66,15 @@ async fn handle(state: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Valu
             format!("grant_type {grant_type} is not supported"),
         ));
     }
-    check_resources(state, params.resources()).map_err(OAuthError::invalid_target)?;
+    // Token exchange may target upstream audiences; it checks `resource` itself.
+    if grant_type != exchange::GRANT_TYPE {
+        check_resources(state, params.resources()).map_err(OAuthError::invalid_target)?;
+    }
     let client = authenticate(state, headers, &params).await?;
     match grant_type {
         "authorization_code" => authorization_code(state, &params, client),
         "refresh_token" => refresh_token(state, &params, client),
+        exchange::GRANT_TYPE => exchange::token_exchange(state, &params, client),
         _ => client_credentials(state, &params, client),
     }
 }
