@@ -22,13 +22,19 @@ enum Command {
     /// Run a local Scalekit-compatible authorization server and a protected
     /// example MCP server, with no account and no network.
     Dev(cmd::dev::DevArgs),
+    /// Put OAuth in front of any MCP server: a stdio command (`-- COMMAND
+    /// [ARGS...]`) or a Streamable HTTP server (`--upstream URL`). Auth comes
+    /// from SCALEKIT_ENVIRONMENT_URL, SCALEKIT_RESOURCE_ID and MCP_URL (or
+    /// ./.env), as for the seed example.
+    Proxy(cmd::proxy::ProxyArgs),
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,mcpgate=info,mcpgate_dev_as=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "warn,mcpgate=info,mcpgate_dev_as=info,mcpgate_gateway=info".into()
+            }),
         )
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal, not for log files or pipes.
@@ -45,6 +51,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Dev(args) => cmd::dev::run(args).await,
+            Command::Proxy(args) => cmd::proxy::run(args).await,
         }
     });
     match result {

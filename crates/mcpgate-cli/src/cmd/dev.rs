@@ -14,7 +14,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use mcpgate::ScalekitProvider;
-use mcpgate_dev_as::{DevAuthServer, DevAuthServerConfig, IssuerForm, Storage, TokenRequest};
+use mcpgate::verify::SigningAlgorithm;
+use mcpgate_dev_as::{
+    DevAuthServer, DevAuthServerConfig, IssuerForm, KeyAlgorithm, Storage, TokenRequest,
+};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -94,11 +97,32 @@ struct RunArgs {
     /// The `iss` form of issued tokens.
     #[arg(long, value_enum, default_value = "resource")]
     issuer_form: IssuerFormArg,
+    /// Algorithm the authorization server signs tokens with: RS256
+    /// (Scalekit's), ES256 or EdDSA (default: the stored key's, RS256 for a new one).
+    #[arg(long, value_parser = parse_signing_alg)]
+    signing_alg: Option<KeyAlgorithm>,
     /// Extra browser origins allowed to call the MCP endpoint and the dev
     /// authorization server's registration, token and revocation endpoints
     /// (MCP Inspector's are allowed already).
     #[arg(long, value_delimiter = ',')]
     allow_origin: Vec<String>,
+    /// Audiences (upstream URLs or names) the authorization server may issue
+    /// tokens for through RFC 8693 token exchange, besides the MCP URL
+    /// (comma-separated). A client registers the grant type
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` with a secret to use it.
+    #[arg(long, value_delimiter = ',')]
+    exchange_audience: Vec<String>,
+    /// With `--upstream URL`: the upstream has its own OAuth at this
+    /// authorization server and accepts tokens for AUDIENCE (its URL, or a
+    /// resource id such as `res_…`). The gateway registers itself for token
+    /// exchange and sends each caller's token exchanged (RFC 8693) for one
+    /// with that audience; the caller's token never reaches the upstream.
+    #[arg(long, value_name = "AUDIENCE", requires = "upstream")]
+    on_behalf_of: Option<String>,
+    /// Your own MCP server behind the gateway instead of the sample:
+    /// `-- COMMAND [ARGS...]` (stdio) or `--upstream URL` (Streamable HTTP).
+    #[command(flatten)]
+    upstream: crate::cmd::proxy::UpstreamArgs,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +145,10 @@ struct RotateArgs {
     /// Port of the running authorization server.
     #[arg(long, default_value_t = 8001)]
     auth_port: u16,
+}
+
+fn parse_signing_alg(raw: &str) -> Result<KeyAlgorithm, String> {
+    raw.parse()
 }
 
 /// MCP Inspector's web UI; allowed by default so it can connect directly.
@@ -173,11 +201,20 @@ async fn run_servers(args: RunArgs) -> anyhow::Result<()> {
         })?;
         Storage::Sqlite(args.location.data_dir.clone())
     };
-    let config = as_config(&args.location, mcp_url.clone(), storage)
+    let mut config = as_config(&args.location, mcp_url.clone(), storage)
         .with_scopes(args.scopes.iter().cloned())
         .with_token_lifetime(Duration::from_secs(args.token_lifetime))
         .with_issuer_form(args.issuer_form.into())
-        .with_allowed_origins(args.allow_origin.iter().cloned());
+        .with_allowed_origins(args.allow_origin.iter().cloned())
+        .with_exchange_audiences(
+            args.exchange_audience
+                .iter()
+                .chain(&args.on_behalf_of)
+                .cloned(),
+        );
+    if let Some(alg) = args.signing_alg {
+        config = config.with_signing_algorithm(alg);
+    }
     let auth = DevAuthServer::start(auth_listener, config)
         .await
         .context("cannot start the dev authorization server")?;
@@ -185,19 +222,47 @@ async fn run_servers(args: RunArgs) -> anyhow::Result<()> {
     let provider = ScalekitProvider::new(auth.env_url(), auth.resource_id(), mcp_url.as_str())
         .required_scopes(args.required_scopes.iter().cloned())
         .scopes_supported(args.scopes.iter().cloned())
-        .resource_name("mcpgate dev server");
-    let mut server = scalekit_server::server().auth(provider);
-    for origin in INSPECTOR_ORIGINS
+        .resource_name("mcpgate dev server")
+        // Every kind the dev server can sign with: after a --signing-alg
+        // change the previous key stays published for its grace period.
+        .algorithms([
+            SigningAlgorithm::Rs256,
+            SigningAlgorithm::Es256,
+            SigningAlgorithm::EdDsa,
+        ]);
+    let origins: Vec<String> = INSPECTOR_ORIGINS
         .iter()
         .copied()
         .map(str::to_owned)
-        .chain(args.allow_origin)
-    {
-        server = server.allow_origin(origin);
-    }
-    let app = server
-        .into_http(None)
-        .context("cannot configure the MCP server")?;
+        .chain(args.allow_origin.iter().cloned())
+        .collect();
+    let app = if args.upstream.is_given() {
+        // The gateway in front of the user's own server, same auth.
+        let mut config = args.upstream.to_config()?;
+        if let Some(audience) = &args.on_behalf_of {
+            config = config.on_behalf_of(exchange_as_gateway(&auth, audience)?)?;
+        }
+        let protection = mcpgate::AuthProvider::build(Box::new(provider))
+            .context("cannot configure the MCP server")?;
+        let mut endpoint = mcpgate::auth::http::ProtectedEndpoint::new(protection);
+        for origin in origins {
+            endpoint = endpoint.allow_origin(origin);
+        }
+        let gateway = mcpgate_gateway::Gateway::start(config)
+            .await
+            .context("cannot start your MCP server; check the command or URL (its stderr is in the log above)")?;
+        DevApp::Gateway(gateway.into_http(endpoint)?)
+    } else {
+        let mut server = scalekit_server::server().auth(provider);
+        for origin in origins {
+            server = server.allow_origin(origin);
+        }
+        DevApp::Sample(Box::new(
+            server
+                .into_http(None)
+                .context("cannot configure the MCP server")?,
+        ))
+    };
 
     let mut token_request =
         TokenRequest::user(auth.dev_user_id()).with_scopes(["openid", "mcp:tools"]);
@@ -208,26 +273,80 @@ async fn run_servers(args: RunArgs) -> anyhow::Result<()> {
         .mint_token(token_request)
         .context("cannot mint the sample token")?;
 
-    print_banner(&app, &auth, &token, args.ephemeral, &args.location.data_dir);
+    print_banner(
+        app.mcp_url(),
+        &auth,
+        &token,
+        args.ephemeral,
+        &args.location.data_dir,
+    );
 
     let shutdown = async {
         mcpgate::auth::http::shutdown_signal().await;
         eprintln!("\nshutting down");
     };
-    app.serve(mcp_listener, shutdown).await?;
+    match app {
+        DevApp::Sample(app) => app.serve(mcp_listener, shutdown).await?,
+        DevApp::Gateway(app) => app.serve(mcp_listener, shutdown).await?,
+    }
     auth.shutdown().await.ok();
     Ok(())
 }
 
+/// Registers the gateway at the dev authorization server as a confidential
+/// client that may exchange tokens, and says how to exchange for `audience`
+/// (a URL goes as RFC 8707 `resource`, anything else as `audience`).
+fn exchange_as_gateway(
+    auth: &DevAuthServer,
+    audience: &str,
+) -> anyhow::Result<mcpgate_gateway::TokenExchange> {
+    let client = auth
+        .register_client(serde_json::json!({
+            "client_name": "mcpgate dev gateway",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+        }))
+        .context("cannot register the gateway for token exchange")?;
+    let secret = client
+        .client_secret
+        .context("the gateway's registration has no client secret")?;
+    let exchange = mcpgate_gateway::TokenExchange::new(
+        &format!("{}/oauth/token", auth.env_url()),
+        client.client_id,
+        secret,
+    )?;
+    let is_url = Url::parse(audience).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    Ok(if is_url {
+        exchange.resource(audience)
+    } else {
+        exchange.audience(audience)
+    })
+}
+
+/// What `mcpgate dev` serves: the seed's sample, or the gateway in front of
+/// the user's own MCP server.
+enum DevApp {
+    Sample(Box<mcpgate::HttpApp>),
+    Gateway(mcpgate_gateway::GatewayApp),
+}
+
+impl DevApp {
+    fn mcp_url(&self) -> &str {
+        match self {
+            Self::Sample(app) => app.mcp_url().as_str(),
+            Self::Gateway(app) => app.mcp_url().as_str(),
+        }
+    }
+}
+
 /// Ctrl-C or SIGTERM (what process managers and test harnesses send).
 fn print_banner(
-    app: &mcpgate::HttpApp,
+    mcp: &str,
     auth: &DevAuthServer,
     token: &str,
     ephemeral: bool,
     data_dir: &std::path::Path,
 ) {
-    let mcp = app.mcp_url().as_str();
     let state = if ephemeral {
         "in memory (--ephemeral)".to_owned()
     } else {

@@ -1,7 +1,7 @@
 //! `mcpgate dev`'s flags do what the README says: `--resource-id`, `--scopes`,
 //! `--required-scopes`, `--token-lifetime`, `--issuer-form env|resource|both`,
-//! the default `./.mcpgate/` data directory, `--port 0`/`--auth-port 0`, and
-//! the printed client instructions.
+//! `--signing-alg ES256|EdDSA`, the default `./.mcpgate/` data directory,
+//! `--port 0`/`--auth-port 0`, and the printed client instructions.
 
 use std::process::Command;
 
@@ -285,4 +285,22 @@ fn the_banner_tells_how_to_try_it_and_how_to_connect_each_client() {
     );
     let vscode = line_with("VS Code");
     assert!(vscode.contains(&format!(r#""url": "{mcp}""#)), "{vscode}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_alg_flag_signs_with_es256_or_eddsa_and_the_server_accepts_it() {
+    use base64::Engine;
+    for alg in ["ES256", "EdDSA"] {
+        let dev = ephemeral(&["--signing-alg", alg]);
+        let token = dev.get("Token").to_owned();
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap();
+        let header: Value = serde_json::from_slice(&header).unwrap();
+        assert_eq!(header["alg"], alg, "--signing-alg {alg}");
+        let jwks = get_json(&format!("{}/keys", dev.get("Environment URL"))).await;
+        assert_eq!(jwks["keys"][0]["alg"], alg, "--signing-alg {alg}: {jwks}");
+        let response = initialize(dev.get("MCP URL"), Some(&token)).await;
+        assert_eq!(response.status(), 200, "--signing-alg {alg}");
+    }
 }

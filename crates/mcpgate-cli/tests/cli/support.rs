@@ -174,6 +174,25 @@ impl Dev {
         url.port().unwrap().to_string()
     }
 
+    /// Sends `SIGTERM` and waits for the exit (killed and failed after
+    /// [`DEADLINE`]).
+    pub(crate) fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("no exit within {DEADLINE:?} of SIGTERM\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops the child; returns all it printed: (stdout, stderr).
     pub(crate) fn stop(mut self) -> (String, String) {
         let _ = self.child.kill();

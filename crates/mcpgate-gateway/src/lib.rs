@@ -1,0 +1,74 @@
+//! # mcpgate-gateway
+//!
+//! OAuth in front of any MCP server. The gateway terminates MCP on both
+//! sides: to the client it is an MCP server over Streamable HTTP behind
+//! `mcpgate-auth`'s [`ProtectedEndpoint`] (RFC 9728 metadata, challenges,
+//! strict token validation, Origin/Host checks, both protocol eras); to the
+//! upstream it is an MCP client, of a stdio child or a Streamable HTTP
+//! server. Because both sides are terminated, a 2026-07-28 client can use a
+//! session-era upstream and the other way round, and the client's token
+//! never reaches the upstream (each forwarded request is rebuilt from its
+//! params; HTTP upstreams get the gateway's own client and static headers).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), mcpgate_gateway::GatewayError> {
+//! use mcpgate_auth::http::ProtectedEndpoint;
+//! use mcpgate_auth::{AuthProvider, ScalekitProvider};
+//! use mcpgate_gateway::{Gateway, GatewayConfig, StdioCommand, Upstream};
+//!
+//! let provider = ScalekitProvider::new("https://acme.scalekit.com", "res_123", "http://127.0.0.1:8000/mcp");
+//! let protection = Box::new(provider).build()?;
+//! let config = GatewayConfig::new(Upstream::Stdio(StdioCommand::new("python", ["server.py"])));
+//! let app = Gateway::start(config).await?.into_http(ProtectedEndpoint::new(protection))?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! app.serve(listener, mcpgate_auth::http::shutdown_signal()).await
+//! # }
+//! ```
+//!
+//! Layout: `config` (upstream, isolation, limits), `pool` (one upstream per
+//! principal or shared: cap, idle reaping, restart backoff), `upstream` (a
+//! connection and the client handler relaying the upstream's messages),
+//! `routes` (which caller those messages belong to), `mrtr` (input rounds
+//! for 2026-07-28 callers), `metrics`, `mount` (names of
+//! several upstreams), `policy` (lists filtered by per-item policies),
+//! `exchange` (on-behalf-of tokens: RFC 8693 exchange, cache, single
+//! flight) and `bearer` (the upstream session's HTTP client sending them),
+//! `forward` (the rmcp server handler), `capacity`
+//! (`503` beyond the cap), `health` (`/healthz`, `/readyz`), `sessions` and
+//! `app` (the HTTP surface).
+//!
+//! Relayed to session-era clients: `list_changed` notifications (to the
+//! sessions that used the upstream) and resource subscriptions
+//! (`resources/subscribe`; updates go to the subscribed sessions). To
+//! 2026-07-28 clients: list changes on `subscriptions/listen`, and the
+//! upstream's sampling and elicitation requests as `input_required` rounds
+//! (`mrtr`: the upstream call is parked under a `requestState` handle).
+//! Roots are not relayed (the upstream gets an empty list). Operations:
+//! `/healthz`, `/readyz` and, on an admin address, Prometheus `/metrics`
+//! ([`GatewayApp::admin`]).
+
+mod app;
+mod bearer;
+mod capacity;
+mod config;
+mod error;
+mod exchange;
+mod forward;
+mod health;
+mod metrics;
+mod mount;
+mod mrtr;
+mod policy;
+mod pool;
+mod routes;
+mod sessions;
+mod upstream;
+
+pub use app::{Gateway, GatewayAdmin, GatewayApp, GatewayMonitor};
+pub use config::{
+    DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CHILDREN,
+    GatewayConfig, HttpUpstream, Identity, Isolation, MAX_RESTART_BACKOFF, StdioCommand, Upstream,
+};
+pub use error::GatewayError;
+pub use exchange::{ExchangeError, MAX_CACHED, REFRESH_MARGIN, TokenExchange};
+pub use mcpgate_auth::http::ProtectedEndpoint;

@@ -1,0 +1,237 @@
+//! Multi round-trip requests (2026-07-28 `input_required` results) in front
+//! of a session-era upstream.
+//!
+//! A session-era upstream asks for sampling or elicitation with a request
+//! in the middle of a call and waits for the answer. A 2026-07-28 caller has
+//! no channel for such a request: it expects the call to end with an
+//! `InputRequiredResult` and to retry the call with `inputResponses`. So the
+//! gateway *parks* the upstream call — its pending response, the upstream's
+//! unanswered requests, its lease and route — under a `requestState` handle
+//! it keeps server-side, answers the caller with the upstream's requests as
+//! `inputRequests`, and on the retry hands the caller's responses to the
+//! waiting upstream requests and goes on waiting for the call (which may ask
+//! again: another round).
+//!
+//! `requestState` is an opaque handle, not data: it names a parked call in
+//! this process and is only honoured for the principal that parked it, so a
+//! forged or replayed handle resumes nothing of anyone else's (it is refused
+//! with `invalid_params`). A handle without the gateway's prefix is not
+//! ours — it belongs to an upstream that speaks 2026-07-28 itself — and the
+//! request passes through untouched. Parked calls are bounded in number and
+//! expire with the per-call timeout.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rmcp::model::{ClientRequest, InputRequest, InputResponses, RequestId};
+use rmcp::service::ServiceError;
+use rmcp::{ErrorData, Peer, RoleClient};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::pool::{Lease, PrincipalKey};
+use crate::routes::RouteGuard;
+
+/// The prefix of the gateway's own `requestState` handles.
+const STATE_PREFIX: &str = "mcpgate-gw-";
+
+/// Most calls parked at once (for all callers); beyond it a call that asks
+/// for input fails instead of parking.
+const MAX_PARKED: usize = 1024;
+
+/// Most requests the upstream may have waiting in one round.
+const MAX_ASKS: usize = 16;
+
+/// One upstream request waiting for the caller's answer.
+pub(crate) struct InputAsk {
+    pub(crate) request: InputRequest,
+    pub(crate) answer: oneshot::Sender<Value>,
+}
+
+/// Where the upstream client handler puts the requests of a 2026 caller's call.
+pub(crate) type InputSender = mpsc::Sender<InputAsk>;
+
+/// A channel for one call's upstream requests.
+pub(crate) fn channel() -> (InputSender, mpsc::Receiver<InputAsk>) {
+    mpsc::channel(MAX_ASKS)
+}
+
+/// Asks the caller (from the upstream client handler) and waits for its
+/// answer as JSON; fails when the call is abandoned (expired, cancelled).
+pub(crate) async fn ask(input: &InputSender, request: InputRequest) -> Result<Value, ErrorData> {
+    let (answer, answered) = oneshot::channel();
+    input
+        .send(InputAsk { request, answer })
+        .await
+        .map_err(|_| ErrorData::internal_error("the call this request belongs to is over", None))?;
+    answered.await.map_err(|_| {
+        ErrorData::internal_error(
+            "the client did not answer before the call ended or expired",
+            None,
+        )
+    })
+}
+
+/// The upstream's answer to the forwarded request, still to come.
+pub(crate) type Response =
+    Pin<Box<dyn Future<Output = Result<rmcp::model::ServerResult, ServiceError>> + Send>>;
+
+/// A call waiting for the upstream, with everything that keeps it going.
+pub(crate) struct Waiting {
+    pub(crate) mount: usize,
+    pub(crate) principal: PrincipalKey,
+    pub(crate) response: Response,
+    /// The upstream's requests of a 2026-07-28 call (`None` otherwise).
+    pub(crate) asks: Option<mpsc::Receiver<InputAsk>>,
+    /// Asked of the caller in the last round, not answered yet.
+    pub(crate) pending: Vec<(String, InputAsk)>,
+    /// Requests asked so far in this call (names each one uniquely).
+    pub(crate) asked: u64,
+    pub(crate) lease: Lease,
+    pub(crate) route: RouteGuard,
+    pub(crate) upstream: Peer<RoleClient>,
+    pub(crate) upstream_id: RequestId,
+    pub(crate) started: std::time::Instant,
+}
+
+/// The parked calls, by handle.
+#[derive(Default)]
+pub(crate) struct ParkedCalls {
+    next: AtomicU64,
+    calls: Mutex<HashMap<String, Waiting>>,
+}
+
+/// What a retry's `requestState` refers to.
+pub(crate) enum Resume {
+    /// No handle of ours: a first request (or an upstream's own handle).
+    Fresh,
+    /// A parked call of this caller, with the responses to its requests.
+    Parked(Box<Waiting>, InputResponses),
+}
+
+impl ParkedCalls {
+    /// Calls parked now.
+    pub(crate) fn len(&self) -> usize {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Parks `waiting` and returns its handle; `None` when too many are
+    /// parked. It expires after `ttl`: the upstream request is cancelled.
+    pub(crate) fn park(
+        self: &std::sync::Arc<Self>,
+        waiting: Waiting,
+        ttl: std::time::Duration,
+    ) -> Option<String> {
+        let handle = format!(
+            "{STATE_PREFIX}{}",
+            self.next.fetch_add(1, Ordering::Relaxed)
+        );
+        {
+            let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+            if calls.len() >= MAX_PARKED {
+                return None;
+            }
+            calls.insert(handle.clone(), waiting);
+        }
+        let calls = std::sync::Arc::downgrade(self);
+        let key = handle.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(ttl).await;
+            let Some(calls) = calls.upgrade() else { return };
+            let expired = calls
+                .calls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+            if let Some(waiting) = expired {
+                let _ = waiting
+                    .upstream
+                    .notify_cancelled(rmcp::model::CancelledNotificationParam::new(
+                        Some(waiting.upstream_id.clone()),
+                        Some("the client did not come back with the input asked for".to_owned()),
+                    ))
+                    .await;
+            }
+        });
+        Some(handle)
+    }
+
+    /// What `request`'s `requestState` refers to, for `principal` on `mount`.
+    /// A handle of ours that is unknown, expired, another principal's or
+    /// another mount's is refused.
+    pub(crate) fn resume(
+        &self,
+        request: &mut ClientRequest,
+        principal: &PrincipalKey,
+        mount: usize,
+    ) -> Result<Resume, ErrorData> {
+        let (state, responses) = match request {
+            ClientRequest::CallToolRequest(r) => {
+                (&mut r.params.request_state, &mut r.params.input_responses)
+            }
+            ClientRequest::GetPromptRequest(r) => {
+                (&mut r.params.request_state, &mut r.params.input_responses)
+            }
+            ClientRequest::ReadResourceRequest(r) => {
+                (&mut r.params.request_state, &mut r.params.input_responses)
+            }
+            _ => return Ok(Resume::Fresh),
+        };
+        if !state
+            .as_deref()
+            .is_some_and(|s| s.starts_with(STATE_PREFIX))
+        {
+            return Ok(Resume::Fresh);
+        }
+        let handle = state.take().unwrap_or_default();
+        let responses = responses.take().unwrap_or_default();
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let owned = calls
+            .get(&handle)
+            .is_some_and(|w| &w.principal == principal && w.mount == mount);
+        if !owned {
+            return Err(ErrorData::invalid_params(
+                "requestState does not name a call waiting for input (unknown, expired, or not this caller's)",
+                None,
+            ));
+        }
+        let waiting = calls.remove(&handle).expect("checked above");
+        Ok(Resume::Parked(Box::new(waiting), responses))
+    }
+}
+
+/// Hands the caller's responses to the waiting upstream requests and
+/// returns the ones still unanswered (asked again). A response to an asked
+/// request that is not a JSON object is a protocol error: the call is
+/// abandoned (its waiting upstream requests fail when `pending` is dropped).
+/// Responses to keys not asked are ignored.
+pub(crate) fn deliver(
+    pending: Vec<(String, InputAsk)>,
+    responses: &InputResponses,
+) -> Result<Vec<(String, InputAsk)>, ErrorData> {
+    // Only the responses to what was asked are looked at: a key the gateway
+    // did not ask for is ignored, as unknown information should be.
+    let asked = |key: &String| pending.iter().any(|(k, _)| k == key);
+    if let Some((key, _)) = responses
+        .iter()
+        .find(|(key, value)| asked(key) && !value.is_object())
+    {
+        return Err(ErrorData::invalid_params(
+            format!("inputResponses[{key}] must be an object"),
+            None,
+        ));
+    }
+    let mut still = Vec::new();
+    for (key, ask) in pending {
+        match responses.get(&key) {
+            Some(value) => {
+                let _ = ask.answer.send(value.clone());
+            }
+            None => still.push((key, ask)),
+        }
+    }
+    Ok(still)
+}

@@ -1,0 +1,92 @@
+//! 2026-07-28 `subscriptions/listen` through the gateway: the stream is
+//! acknowledged, and an upstream's `notifications/tools/list_changed` (sent
+//! to the gateway's session with it) reaches the caller's open stream.
+
+use mcpgate::McpServer;
+use mcpgate_gateway::{GatewayConfig, HttpUpstream, Upstream};
+use rmcp::model::{CallToolRequestParams, ProtocolVersion, ServerNotification, SubscriptionFilter};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use tokio::net::TcpListener;
+
+use crate::support::{Running, guard};
+
+/// An upstream whose `grow` tool announces a changed tool list.
+async fn upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = format!("http://127.0.0.1:{}/mcp", addr.port());
+    let server = McpServer::new("growing upstream")
+        .allow_unauthenticated()
+        .mcp_url(url.clone());
+    let notifier = server.notifier();
+    let router = server
+        .tool("grow", "Announces a changed tool list", move || {
+            let notifier = notifier.clone();
+            async move {
+                notifier.tools_list_changed();
+                "grown".to_owned()
+            }
+        })
+        .into_http(Some(addr))
+        .unwrap()
+        .into_router();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .ok();
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_2026_listen_stream_gets_the_upstreams_list_changes() {
+    let config = GatewayConfig::new(Upstream::Http(
+        HttpUpstream::new(&upstream().await).unwrap(),
+    ));
+    let gw = Running::start(config).await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(gw.mcp_url.as_str())
+            .auth_header(gw.token("alice")),
+    );
+    let client = guard(
+        "connect (2026-07-28)",
+        ().serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        ),
+    )
+    .await
+    .unwrap();
+
+    let filter = SubscriptionFilter::builder().tools_list_changed().build();
+    let mut stream = guard("subscriptions/listen", client.listen(filter))
+        .await
+        .expect("the gateway acknowledges the subscription");
+    assert_eq!(stream.acknowledged().tools_list_changed, Some(true));
+
+    guard("grow", client.call_tool(CallToolRequestParams::new("grow")))
+        .await
+        .unwrap();
+    let notification = guard("the list change on the stream", stream.next())
+        .await
+        .unwrap()
+        .expect("the stream stays open");
+    assert!(
+        matches!(
+            notification,
+            ServerNotification::ToolListChangedNotification(_)
+        ),
+        "{notification:?}"
+    );
+
+    stream.cancel().await.ok();
+    client.cancel().await.ok();
+    gw.stop().await;
+}
