@@ -2,7 +2,7 @@
 //! tools reveal which process answers (`pid`), keep per-process state
 //! (`incr`), write to stderr (`shout`), report progress (`progress`), wait
 //! until cancelled (`wait`, counted by `cancellations`), ask the client's
-//! model (`sample`) and crash (`crash`).
+//! model (`sample`), list the client's roots (`roots`) and crash (`crash`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -66,6 +66,19 @@ async fn main() -> Result<(), mcpgate::ServeError> {
                 match cx.sample("Say something.", 20).await {
                     Ok(text) => format!("sampled: {text}"),
                     Err(e) => format!("sampling failed: {e}"),
+                }
+            },
+        )
+        .tool(
+            "roots",
+            "Lists the client's roots",
+            |cx: Context| async move {
+                match cx.list_roots().await {
+                    Ok(roots) => {
+                        let uris: Vec<String> = roots.into_iter().map(|r| r.uri).collect();
+                        format!("roots: {}", uris.join(", "))
+                    }
+                    Err(e) => format!("roots failed: {e}"),
                 }
             },
         )

@@ -292,6 +292,7 @@ impl Forwarder {
                 asks: tx,
                 sampling: declared.as_ref().is_some_and(|c| c.sampling.is_some()),
                 elicitation: declared.as_ref().is_some_and(|c| c.elicitation.is_some()),
+                roots: declared.as_ref().is_some_and(|c| c.roots.is_some()),
             };
             (Some(input), Some(rx))
         } else {
@@ -339,9 +340,12 @@ impl Forwarder {
         if !waiting.pending.is_empty() {
             return self.park(waiting, method);
         }
+        // A short-lived local: boxing the answer would cost an allocation
+        // per call for nothing.
+        #[allow(clippy::large_enum_variant)]
         enum Next {
             Answer(Result<ServerResult, ServiceError>),
-            Ask(Option<mrtr::InputAsk>),
+            Ask(Option<mrtr::Asked>),
             Cancelled,
         }
         loop {
@@ -372,18 +376,41 @@ impl Forwarder {
                     mark_complete(&mut result);
                     return Ok(result);
                 }
-                Next::Ask(Some(ask)) => {
-                    let mut asks = vec![ask];
+                Next::Ask(Some(first)) => {
+                    let mut asks = vec![first];
                     // Requests the upstream made together go out together.
                     if let Some(rx) = waiting.asks.as_mut() {
                         while let Ok(more) = rx.try_recv() {
                             asks.push(more);
                         }
                     }
+                    let undeclared = asks.iter().find_map(|a| match a {
+                        mrtr::Asked::Undeclared(capability) => Some(*capability),
+                        mrtr::Asked::Input(_) => None,
+                    });
+                    if let Some(capability) = undeclared {
+                        // The whole call fails, as it would on a 2026-07-28
+                        // server: the upstream's other requests are dropped
+                        // unanswered (`asks`) and its call is cancelled.
+                        metrics.request(method, Outcome::Error);
+                        let _ = waiting
+                            .upstream
+                            .notify_cancelled(CancelledNotificationParam::new(
+                                Some(waiting.upstream_id.clone()),
+                                Some(format!(
+                                    "the client did not declare the {capability} capability"
+                                )),
+                            ))
+                            .await;
+                        return Err(mrtr::missing_capability(capability));
+                    }
                     for ask in asks {
+                        let mrtr::Asked::Input(ask) = ask else {
+                            continue;
+                        };
                         waiting.asked += 1;
                         let key = format!("input-{}", waiting.asked);
-                        waiting.pending.push((key, ask));
+                        waiting.pending.push((key, *ask));
                     }
                     return self.park(waiting, method);
                 }

@@ -41,9 +41,11 @@
 //! sessions that used the upstream) and resource subscriptions
 //! (`resources/subscribe`; updates go to the subscribed sessions). To
 //! 2026-07-28 clients: list changes on `subscriptions/listen`, and the
-//! upstream's sampling and elicitation requests as `input_required` rounds
-//! (`mrtr`: the upstream call is parked under a `requestState` handle).
-//! Roots are not relayed (the upstream gets an empty list). Operations:
+//! upstream's sampling, elicitation and roots requests as `input_required`
+//! rounds (`mrtr`: the upstream call is parked under a `requestState`
+//! handle). Roots go to the caller whose call asks, if it declared them; a
+//! request for a capability the caller did not declare is answered to the
+//! caller with `-32021` (HTTP 400) and the upstream call is cancelled. Operations:
 //! `/healthz`, `/readyz` and, on an admin address, Prometheus `/metrics`
 //! ([`GatewayApp::admin`]).
 

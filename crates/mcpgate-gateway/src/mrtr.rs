@@ -51,12 +51,48 @@ pub(crate) struct InputAsk {
     pub(crate) answer: oneshot::Sender<Value>,
 }
 
+/// What the upstream client handler tells a 2026-07-28 caller's call.
+pub(crate) enum Asked {
+    /// A request for the caller's input.
+    Input(Box<InputAsk>),
+    /// A request the caller cannot be asked: it did not declare this client
+    /// capability (`sampling`, `elicitation`, `roots`) in its `_meta`. The
+    /// gateway is the server from the caller's point of view, so the caller
+    /// gets `-32021`, as from any 2026-07-28 server, and the upstream call is
+    /// cancelled.
+    Undeclared(&'static str),
+}
+
 /// Where the upstream client handler puts the requests of a 2026 caller's call.
-pub(crate) type InputSender = mpsc::Sender<InputAsk>;
+pub(crate) type InputSender = mpsc::Sender<Asked>;
 
 /// A channel for one call's upstream requests.
-pub(crate) fn channel() -> (InputSender, mpsc::Receiver<InputAsk>) {
+pub(crate) fn channel() -> (InputSender, mpsc::Receiver<Asked>) {
     mpsc::channel(MAX_ASKS)
+}
+
+/// Tells the call that the upstream asked for what the caller did not
+/// declare, and returns the error the upstream's request gets.
+pub(crate) async fn refuse(input: &InputSender, capability: &'static str) -> ErrorData {
+    // The call may be over already; the upstream is refused all the same.
+    let _ = input.send(Asked::Undeclared(capability)).await;
+    ErrorData::invalid_request(
+        format!("the client behind the gateway did not declare the {capability} capability"),
+        None,
+    )
+}
+
+/// `-32021` Missing Required Client Capability naming `capability`, as
+/// mcpgate's own server answers (`data.requiredCapabilities` is a
+/// `ClientCapabilities` object).
+pub(crate) fn missing_capability(capability: &str) -> ErrorData {
+    ErrorData::new(
+        rmcp::model::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+        format!(
+            "this request needs the client capability {capability} (not declared in _meta clientCapabilities)"
+        ),
+        Some(serde_json::json!({ "requiredCapabilities": { capability: {} } })),
+    )
 }
 
 /// Asks the caller (from the upstream client handler) and waits for its
@@ -64,7 +100,7 @@ pub(crate) fn channel() -> (InputSender, mpsc::Receiver<InputAsk>) {
 pub(crate) async fn ask(input: &InputSender, request: InputRequest) -> Result<Value, ErrorData> {
     let (answer, answered) = oneshot::channel();
     input
-        .send(InputAsk { request, answer })
+        .send(Asked::Input(Box::new(InputAsk { request, answer })))
         .await
         .map_err(|_| ErrorData::internal_error("the call this request belongs to is over", None))?;
     answered.await.map_err(|_| {
@@ -85,7 +121,7 @@ pub(crate) struct Waiting {
     pub(crate) principal: PrincipalKey,
     pub(crate) response: Response,
     /// The upstream's requests of a 2026-07-28 call (`None` otherwise).
-    pub(crate) asks: Option<mpsc::Receiver<InputAsk>>,
+    pub(crate) asks: Option<mpsc::Receiver<Asked>>,
     /// Asked of the caller in the last round, not answered yet.
     pub(crate) pending: Vec<(String, InputAsk)>,
     /// Requests asked so far in this call (names each one uniquely).

@@ -81,6 +81,9 @@ pub(crate) struct Route {
     pub(crate) input: Option<CallerInput>,
 }
 
+/// Why [`Routes::caller`] found no caller when no call is in flight at all.
+pub(crate) const NO_CALL: &str = "no call is in flight";
+
 /// Where a 2026-07-28 caller's call takes the upstream's requests, and what
 /// the caller declared it can answer (`_meta` client capabilities).
 #[derive(Clone)]
@@ -88,6 +91,7 @@ pub(crate) struct CallerInput {
     pub(crate) asks: crate::mrtr::InputSender,
     pub(crate) sampling: bool,
     pub(crate) elicitation: bool,
+    pub(crate) roots: bool,
 }
 
 /// Which log messages a caller takes. A session-era caller sets its level on
@@ -215,7 +219,7 @@ impl Routes {
                             // The call is over: nothing can be asked of it.
                             input: None,
                         }),
-                        _ => Err("no call is in flight"),
+                        _ => Err(NO_CALL),
                     };
                 };
                 if inner

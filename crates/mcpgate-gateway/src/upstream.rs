@@ -10,8 +10,9 @@ use std::sync::Arc;
 use rmcp::model::{
     ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequest,
     CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
-    ElicitResult, Implementation, InputRequest, ListRootsResult, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ResourceUpdatedNotificationParam, ServerPeerInfo, ServerRequest,
+    ElicitResult, Implementation, InputRequest, ListRootsRequest, ListRootsResult,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ResourceUpdatedNotificationParam,
+    ServerPeerInfo, ServerRequest,
 };
 use rmcp::service::{
     InboundStreamOrigin, NotificationContext, OriginatingRequestId, RequestContext, RunningService,
@@ -24,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use crate::bearer::{BearerClient, TokenCell};
 use crate::config::{Identity, Upstream};
 use crate::pool::PrincipalKey;
-use crate::routes::{Caller, Routes};
+use crate::routes::{Caller, NO_CALL, Routes};
 
 /// Longest stderr line logged as is; the rest of a longer line is dropped.
 const MAX_STDERR_LINE: usize = 4096;
@@ -228,8 +229,9 @@ fn emit(line: &[u8], truncated: bool, subject: &str, pid: Option<u32>) {
     tracing::info!(target: "mcpgate_gateway::upstream", subject, pid, truncated, "stderr: {text}");
 }
 
-/// The gateway's MCP client toward the upstream: it declares sampling and
-/// elicitation (relayed to the caller) and relays progress and log messages.
+/// The gateway's MCP client toward the upstream: it declares sampling,
+/// elicitation and roots (relayed to the caller whose call asks, if that
+/// caller declared them) and relays progress and log messages.
 #[derive(Clone)]
 pub(crate) struct UpstreamClient {
     routes: Arc<Routes>,
@@ -241,6 +243,9 @@ impl ClientHandler for UpstreamClient {
         let capabilities = ClientCapabilities::builder()
             .enable_sampling()
             .enable_elicitation()
+            // Without list changes: the callers' roots/list_changed
+            // notifications are not relayed (each caller's roots differ).
+            .enable_roots()
             .build();
         ClientConfig::new(
             capabilities,
@@ -256,10 +261,7 @@ impl ClientHandler for UpstreamClient {
         let caller = self.caller("sampling/createMessage", &context)?;
         if let Some(input) = &caller.input {
             if !input.sampling {
-                return Err(ErrorData::invalid_request(
-                    "the client behind the gateway does not support sampling",
-                    None,
-                ));
+                return Err(crate::mrtr::refuse(&input.asks, "sampling").await);
             }
             let request = InputRequest::CreateMessage(CreateMessageRequest::new(params));
             let answer = crate::mrtr::ask(&input.asks, request).await?;
@@ -298,10 +300,7 @@ impl ClientHandler for UpstreamClient {
         let caller = self.caller("elicitation/create", &context)?;
         if let Some(input) = &caller.input {
             if !input.elicitation {
-                return Err(ErrorData::invalid_request(
-                    "the client behind the gateway does not support elicitation",
-                    None,
-                ));
+                return Err(crate::mrtr::refuse(&input.asks, "elicitation").await);
             }
             let request = InputRequest::Elicitation(ElicitRequest::new(params));
             let answer = crate::mrtr::ask(&input.asks, request).await?;
@@ -332,13 +331,55 @@ impl ClientHandler for UpstreamClient {
         }
     }
 
+    /// The caller's roots, asked of the caller whose call the request
+    /// belongs to (a 2026-07-28 caller: as an `inputRequest`). A request
+    /// outside any call (many servers ask right after the handshake) has no
+    /// caller to ask: the gateway itself has no roots, so the list is empty.
+    /// One whose caller cannot be told (several principals in flight on a
+    /// shared upstream) is refused rather than answered for anyone.
     async fn list_roots(
         &self,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, ErrorData> {
-        // Roots name the caller's files; a gateway in front of a shared or
-        // remote server has none to offer.
-        Ok(ListRootsResult::default())
+        let origin = match context.extensions.get::<InboundStreamOrigin>() {
+            Some(InboundStreamOrigin::OutboundRequest(id)) => Some(id),
+            _ => None,
+        };
+        if origin.is_none() && self.routes.caller(None).is_err_and(|why| why == NO_CALL) {
+            return Ok(ListRootsResult::default());
+        }
+        let caller = self.caller("roots/list", &context)?;
+        if let Some(input) = &caller.input {
+            if !input.roots {
+                return Err(crate::mrtr::refuse(&input.asks, "roots").await);
+            }
+            let request = InputRequest::ListRoots(ListRootsRequest::default());
+            let answer = crate::mrtr::ask(&input.asks, request).await?;
+            return serde_json::from_value(answer).map_err(|e| {
+                ErrorData::invalid_params(format!("the client's roots/list result: {e}"), None)
+            });
+        }
+        if caller
+            .peer
+            .peer_info()
+            .is_none_or(|info| info.capabilities.roots.is_none())
+        {
+            return Err(ErrorData::invalid_request(
+                "the client behind the gateway does not support roots",
+                None,
+            ));
+        }
+        let mut request = ListRootsRequest::default();
+        request
+            .extensions
+            .insert(OriginatingRequestId(caller.request_id.clone()));
+        match relay(caller, ServerRequest::ListRootsRequest(request)).await? {
+            ClientResult::ListRootsResult(result) => Ok(result),
+            _ => Err(ErrorData::internal_error(
+                "the client answered roots/list with another result",
+                None,
+            )),
+        }
     }
 
     async fn on_progress(

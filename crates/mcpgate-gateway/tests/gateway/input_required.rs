@@ -2,7 +2,9 @@
 //! sampling mid-call: the gateway answers with an `input_required` result
 //! (the upstream's request, a `requestState` handle), and the retry with the
 //! caller's response completes the parked upstream call. The handle is the
-//! caller's alone.
+//! caller's alone. A request for a capability the caller did not declare is
+//! `-32021` with HTTP 400, and roots/list reaches the caller (an input
+//! request, or a request on its session) when it declared roots.
 
 #![allow(deprecated)] // sampling is current in the revisions used here
 
@@ -11,17 +13,17 @@ use std::collections::BTreeMap;
 use mcpgate_gateway::GatewayConfig;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig,
-    CreateMessageRequestParams, CreateMessageResult, Implementation, InputRequest, ProtocolVersion,
-    SamplingMessage,
+    CreateMessageRequestParams, CreateMessageResult, Implementation, InputRequest, ListRootsResult,
+    ProtocolVersion, Root, SamplingMessage,
 };
 use rmcp::service::{
     ClientLifecycleMode, ClientServiceExt, RequestContext, RoleClient, RunningService, ServiceError,
 };
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{ClientHandler, ErrorData};
+use rmcp::{ClientHandler, ErrorData, ServiceExt};
 
-use crate::support::{Running, guard, stdio_upstream, text_of};
+use crate::support::{Running, call_text, guard, stdio_upstream, text_of};
 
 /// A client that can sample; its "model" answers with its own name.
 #[derive(Clone)]
@@ -178,5 +180,201 @@ async fn a_request_state_resumes_only_its_own_callers_call() {
 
     alice.cancel().await.ok();
     bob.cancel().await.ok();
+    gw.stop().await;
+}
+
+/// A 2026-07-28 `tools/call` of `tool` as raw HTTP, declaring `capabilities`
+/// in `_meta` (and optionally retrying with `inputResponses` and
+/// `requestState`): the status and the JSON-RPC message.
+async fn raw_call(
+    gw: &Running,
+    subject: &str,
+    tool: &str,
+    capabilities: serde_json::Value,
+    retry: Option<(serde_json::Value, &str)>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let version = ProtocolVersion::V_2026_07_28.to_string();
+    let mut params = serde_json::json!({
+        "name": tool,
+        "arguments": {},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": version,
+            "io.modelcontextprotocol/clientInfo": {"name": "input-required-test", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": capabilities,
+        },
+    });
+    if let Some((responses, state)) = retry {
+        params["inputResponses"] = responses;
+        params["requestState"] = serde_json::json!(state);
+    }
+    let response = guard(
+        "raw tools/call",
+        reqwest::Client::new()
+            .post(gw.mcp_url.as_str())
+            .bearer_auth(gw.token(subject))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", version.as_str())
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", tool)
+            .json(&serde_json::json!({
+                "jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params,
+            }))
+            .send(),
+    )
+    .await
+    .unwrap();
+    let status = response.status();
+    let body = guard("raw tools/call body", response.text()).await.unwrap();
+    // A JSON body, or an event stream whose last data line is the answer.
+    let json = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or(body.as_str());
+    let message = serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    (status, message)
+}
+
+#[tokio::test]
+async fn an_upstream_request_the_caller_did_not_declare_is_error_32021_with_http_400() {
+    let gw = Running::start(GatewayConfig::new(stdio_upstream())).await;
+
+    // Sampling asked of a caller that declared only elicitation.
+    let (status, message) = raw_call(
+        &gw,
+        "alice",
+        "sample",
+        serde_json::json!({"elicitation": {}}),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{message}");
+    assert_eq!(message["id"], 7, "{message}");
+    assert_eq!(message["error"]["code"], -32021, "{message}");
+    assert_eq!(
+        message["error"]["data"]["requiredCapabilities"],
+        serde_json::json!({"sampling": {}}),
+        "{message}"
+    );
+
+    // Roots asked of a caller that declared only sampling.
+    let (status, message) = raw_call(
+        &gw,
+        "alice",
+        "roots",
+        serde_json::json!({"sampling": {}}),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{message}");
+    assert_eq!(message["error"]["code"], -32021, "{message}");
+    assert_eq!(
+        message["error"]["data"]["requiredCapabilities"],
+        serde_json::json!({"roots": {}}),
+        "{message}"
+    );
+
+    // The same upstream still serves a caller that declared sampling.
+    let (status, message) = raw_call(
+        &gw,
+        "alice",
+        "sample",
+        serde_json::json!({"sampling": {}}),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{message}");
+    assert_eq!(
+        message["result"]["resultType"], "input_required",
+        "{message}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn roots_list_becomes_an_input_request_for_a_2026_caller() {
+    let gw = Running::start(GatewayConfig::new(stdio_upstream())).await;
+    let (status, message) = raw_call(
+        &gw,
+        "alice",
+        "roots",
+        serde_json::json!({"roots": {}}),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{message}");
+    let result = &message["result"];
+    assert_eq!(result["resultType"], "input_required", "{message}");
+    let requests = result["inputRequests"].as_object().expect("inputRequests");
+    assert_eq!(requests.len(), 1, "{message}");
+    let (key, request) = requests.iter().next().unwrap();
+    assert_eq!(request["method"], "roots/list", "{message}");
+    let state = result["requestState"].as_str().expect("requestState");
+
+    let responses = serde_json::json!({
+        key.as_str(): {"roots": [{"uri": "file:///home/alice/project", "name": "project"}]},
+    });
+    let (status, message) = raw_call(
+        &gw,
+        "alice",
+        "roots",
+        serde_json::json!({"roots": {}}),
+        Some((responses, state)),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{message}");
+    assert_eq!(
+        message["result"]["content"][0]["text"], "roots: file:///home/alice/project",
+        "{message}"
+    );
+    gw.stop().await;
+}
+
+/// A session-era client with roots.
+#[derive(Clone)]
+struct Rooted;
+
+impl ClientHandler for Rooted {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_roots().build(),
+            Implementation::new("roots-test", "1"),
+        )
+    }
+
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        Ok(ListRootsResult::new(vec![Root::new("file:///home/bob")]))
+    }
+}
+
+#[tokio::test]
+async fn roots_list_reaches_a_session_callers_client_only_if_it_declared_roots() {
+    let gw = Running::start(GatewayConfig::new(stdio_upstream())).await;
+    let config = StreamableHttpClientTransportConfig::with_uri(gw.mcp_url.as_str())
+        .auth_header(gw.token("bob"));
+    let bob = guard(
+        "connect (session)",
+        Rooted.serve(StreamableHttpClientTransport::from_config(config)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        call_text(&bob, "roots").await.unwrap(),
+        "roots: file:///home/bob"
+    );
+
+    // A client without roots: the upstream's request is refused, not
+    // answered with an empty list on the client's behalf.
+    let carol = gw.client("carol").await;
+    let text = call_text(&carol, "roots").await.unwrap();
+    assert!(text.starts_with("roots failed:"), "{text}");
+    assert!(text.contains("roots"), "{text}");
+
+    bob.cancel().await.ok();
+    carol.cancel().await.ok();
     gw.stop().await;
 }
