@@ -35,13 +35,13 @@ if [ "$mode" = smoke ]; then
     # tokio, rmcp and everything over them. Cargo builds a package's binaries
     # (mcpgate-bench, bench-server, bench-as) for its benches, and `cargo test`
     # runs a Criterion bench in test mode: each benchmark function once.
-    echo "== building mcpgate-bench (debug) and running each Criterion benchmark once (benches/verify.rs)" >&2
-    cargo test --locked --workspace --bench verify
+    echo "== building mcpgate-bench (debug) and running each Criterion benchmark once (benches/verify.rs, benches/policy.rs)" >&2
+    cargo test --locked --workspace --bench verify --bench policy
     bin_dir="$target_dir/debug"
 else
     echo "== building mcpgate-bench (release)" >&2
     cargo build --locked --release -p mcpgate-bench --bins
-    cargo bench --locked -p mcpgate-bench --bench verify --no-run
+    cargo bench --locked -p mcpgate-bench --bench verify --bench policy --no-run
     bin_dir="$target_dir/release"
 fi
 for bin in mcpgate-bench bench-server bench-as; do
@@ -84,6 +84,8 @@ if [ "$mode" = smoke ]; then
 else
     echo "== Criterion: token verification (benches/verify.rs)" >&2
     cargo bench --locked -p mcpgate-bench --bench verify -- --warm-up-time 2 --measurement-time 6
+    echo "== Criterion: per-tool policy decision (benches/policy.rs)" >&2
+    cargo bench --locked -p mcpgate-bench --bench policy -- --warm-up-time 1 --measurement-time 3
 fi
 
 status=0

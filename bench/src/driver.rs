@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use crate::load::{self, LoadSpec, TokenSlot, Window, process_tree_rss_kib};
 use crate::proto::{Connection, Target, Wire, open_session, simple_request};
 use crate::results::{
-    ColdStart, Machine, Memory, Results, Rotation, RunConfig, SourceTree, SystemInfo,
-    ThroughputRun, VerifyCost,
+    ColdStart, Machine, Memory, PolicyDecideCost, Results, Rotation, RunConfig, SourceTree,
+    SystemInfo, ThroughputRun, VerifyCost,
 };
 use crate::stats::median;
 use crate::system::{self, Environment, Kind, Running, System, wait_ready};
@@ -492,6 +492,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
     if systems.iter().any(|s| s.kind == Kind::Mcpgate) {
         results.verify.push(criterion_verify(&opts.criterion_dir));
     }
+    if systems.iter().any(|s| s.kind == Kind::McpgatePolicies) {
+        results.policy_decide = criterion_policy(&opts.criterion_dir);
+    }
     if systems
         .iter()
         .any(|s| s.kind == Kind::FastMcp { workers: 1 })
@@ -850,6 +853,25 @@ fn criterion_verify(dir: &Path) -> VerifyCost {
         first_with_fetch_us: read("first_with_jwks_fetch"),
         method: "Criterion mean (benches/verify.rs): JwtVerifier::verify with the key cached and the verified-token cache off; the same token again with the default verified-token cache; the first verify of a fresh JwksCache (JWKS fetched from a local dev AS)".to_owned(),
     }
+}
+
+/// Reads Criterion's estimates for `policy_decide/allow/{0,10,100}`
+/// (`benches/policy.rs`); the rule counts it has no estimate for are left out
+/// (a smoke run executes the bench in test mode, which writes none).
+fn criterion_policy(dir: &Path) -> Vec<PolicyDecideCost> {
+    [0, 10, system::POLICY_RULES]
+        .into_iter()
+        .filter_map(|rules| {
+            let path = dir
+                .join("policy_decide/allow")
+                .join(rules.to_string())
+                .join("new/estimates.json");
+            let json: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+            let mean_ns = json.pointer("/mean/point_estimate")?.as_f64()?;
+            Some(PolicyDecideCost { rules, mean_ns })
+        })
+        .collect()
 }
 
 /// FastMCP's verification cost, from `bench/fastmcp_verify.py`: a new token

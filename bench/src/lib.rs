@@ -16,12 +16,14 @@
 //! [`results`] (the JSON schema), [`report`] (Markdown), [`svg`] (the chart),
 //! [`system`] (spawning servers under test), [`driver`] (the whole run),
 //! [`soak`] (the soak run: minutes of load through key rotations and JWKS
-//! outages) and [`keys_outage`] (`bench-as`'s JWKS outage switch).
+//! outages), [`keys_outage`] (`bench-as`'s JWKS outage switch) and
+//! [`policies`] (the per-tool rules of `bench-server --policies N`).
 
 pub mod args;
 pub mod driver;
 pub mod keys_outage;
 pub mod load;
+pub mod policies;
 pub mod proto;
 pub mod report;
 pub mod results;

@@ -38,6 +38,11 @@ pub struct Results {
     pub memory: Vec<Memory>,
     /// Token verification cost (Criterion for mcpgate, a timing loop for FastMCP).
     pub verify: Vec<VerifyCost>,
+    /// Cost of one per-tool authorization decision by number of rules
+    /// (Criterion, `benches/policy.rs`); empty in results files written
+    /// before it was measured.
+    #[serde(default)]
+    pub policy_decide: Vec<PolicyDecideCost>,
     /// Load while the signing key rotates.
     pub rotation: Vec<Rotation>,
     /// Anything that went wrong in the harness itself.
@@ -204,6 +209,16 @@ pub struct VerifyCost {
     pub first_with_fetch_us: Option<f64>,
     /// How it was measured.
     pub method: String,
+}
+
+/// `PolicySet::decide` for the benchmark's `add` call (allow path) with
+/// `rules` rules of `bench-server --policies`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PolicyDecideCost {
+    /// Number of rules in the set.
+    pub rules: usize,
+    /// Criterion's mean, nanoseconds.
+    pub mean_ns: f64,
 }
 
 /// A run during which the signing key rotates.

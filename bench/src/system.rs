@@ -21,6 +21,9 @@ pub const MCPGATE_RATE_LIMIT: &str = "10000000";
 /// principal and in all, far above the memory measurement's 1,000 over 16
 /// principals (mcpgate's default allows 16 per principal).
 pub const MCPGATE_MAX_SESSIONS: &str = "1000000";
+/// `bench-server --policies` for the policies system: how many per-tool
+/// rules it evaluates on every `tools/call` (all allowing `add`).
+pub const POLICY_RULES: usize = 100;
 
 /// What kind of server a system is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +33,9 @@ pub enum Kind {
     /// mcpgate with `ScalekitProvider` and its verified-token cache off
     /// (every request pays the RS256 check).
     McpgateNoTokenCache,
+    /// mcpgate with `ScalekitProvider` and [`POLICY_RULES`] per-tool policies
+    /// that all allow the benchmark's call (their evaluation is the cost).
+    McpgatePolicies,
     /// mcpgate without auth.
     McpgateNoAuth,
     /// FastMCP + `ScalekitProvider` under uvicorn with this many worker processes.
@@ -63,7 +69,10 @@ impl System {
     pub fn auth(&self) -> bool {
         matches!(
             self.kind,
-            Kind::Mcpgate | Kind::McpgateNoTokenCache | Kind::FastMcp { .. }
+            Kind::Mcpgate
+                | Kind::McpgateNoTokenCache
+                | Kind::McpgatePolicies
+                | Kind::FastMcp { .. }
         )
     }
 
@@ -89,12 +98,17 @@ impl System {
     }
 
     /// Whether the system serves the stateless 2026-07-28 revision (measured
-    /// with the session-era runs, side by side): mcpgate, FastMCP 4 (through
-    /// the Python SDK 2.3) and the floor, not the rmcp diagnostics.
+    /// with the session-era runs, side by side): mcpgate (also with
+    /// policies), FastMCP 4 (through the Python SDK 2.3) and the floor, not
+    /// the rmcp diagnostics.
     pub fn speaks_stateless(&self) -> bool {
         matches!(
             self.kind,
-            Kind::Mcpgate | Kind::McpgateNoAuth | Kind::FastMcp { .. } | Kind::Floor
+            Kind::Mcpgate
+                | Kind::McpgatePolicies
+                | Kind::McpgateNoAuth
+                | Kind::FastMcp { .. }
+                | Kind::Floor
         )
     }
 
@@ -147,6 +161,13 @@ pub fn all() -> Vec<System> {
             id: "mcpgate",
             label: "mcpgate (auth on)",
             kind: Kind::Mcpgate,
+        },
+        // Right after "mcpgate": the two differ only in the policies, and
+        // neighbouring runs see the most similar machine conditions.
+        System {
+            id: "mcpgate-policies",
+            label: "mcpgate (auth on, 100 policy rules)",
+            kind: Kind::McpgatePolicies,
         },
         System {
             id: "mcpgate-nocache",
@@ -230,7 +251,7 @@ impl Environment {
             }
             kind => {
                 let name = match kind {
-                    Kind::Mcpgate | Kind::McpgateNoTokenCache => "mcpgate",
+                    Kind::Mcpgate | Kind::McpgateNoTokenCache | Kind::McpgatePolicies => "mcpgate",
                     Kind::McpgateNoAuth => "mcpgate-noauth",
                     Kind::Rmcp { .. } => "rmcp",
                     _ => "floor",
@@ -249,7 +270,10 @@ impl Environment {
                         shown.push_str(f);
                     }
                 }
-                if matches!(kind, Kind::Mcpgate | Kind::McpgateNoTokenCache) {
+                if matches!(
+                    kind,
+                    Kind::Mcpgate | Kind::McpgateNoTokenCache | Kind::McpgatePolicies
+                ) {
                     args.extend([
                         "--env-url".to_owned(),
                         self.env_url.clone(),
@@ -260,7 +284,10 @@ impl Environment {
                 }
                 if matches!(
                     kind,
-                    Kind::Mcpgate | Kind::McpgateNoTokenCache | Kind::McpgateNoAuth
+                    Kind::Mcpgate
+                        | Kind::McpgateNoTokenCache
+                        | Kind::McpgatePolicies
+                        | Kind::McpgateNoAuth
                 ) {
                     // Far above anything the load sends (see bench-server's docs).
                     let limits = [
@@ -272,6 +299,11 @@ impl Environment {
                     args.extend(limits.iter().map(|a| (*a).to_owned()));
                     shown.push(' ');
                     shown.push_str(&limits.join(" "));
+                }
+                if kind == Kind::McpgatePolicies {
+                    let n = POLICY_RULES.to_string();
+                    shown.push_str(&format!(" --policies {n}"));
+                    args.extend(["--policies".to_owned(), n]);
                 }
                 if kind == Kind::McpgateNoTokenCache {
                     args.extend(["--verified-token-cache".to_owned(), "0".to_owned()]);

@@ -3,6 +3,9 @@
 //! - `--system mcpgate`: mcpgate's public API with `ScalekitProvider` against
 //!   `--env-url` / `--resource-id` (tools `add` and `inspect_token`);
 //!   `--verified-token-cache 0` turns mcpgate's verified-token cache off;
+//!   `--policies N` installs N per-tool policies that all let the bench
+//!   token call `add` (see `mcpgate_bench::policies`), to measure what
+//!   evaluating them costs on every `tools/call`;
 //! - `--system mcpgate-noauth`: the same server without auth;
 //!
 //!   both with mcpgate's default per-principal limits (50 requests per second
@@ -242,7 +245,10 @@ async fn main() -> anyhow::Result<()> {
             if let Some(n) = flags.get("verified-token-cache") {
                 provider = provider.verified_token_cache(n.parse()?);
             }
-            let server = server.auth(provider);
+            let policies: usize = flags.parse_or("policies", 0).map_err(anyhow::Error::msg)?;
+            let server = server
+                .auth(provider)
+                .policies(mcpgate_bench::policies::rules(policies));
             server
                 .serve_with_shutdown(listener, shutdown_signal())
                 .await?;
