@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use crate::load::{self, LoadSpec, TokenSlot, Window, process_tree_rss_kib};
 use crate::proto::{Connection, Target, Wire, open_session, simple_request};
 use crate::results::{
-    ColdStart, Machine, Memory, PolicyDecideCost, Results, Rotation, RunConfig, SourceTree,
-    SystemInfo, ThroughputRun, VerifyCost,
+    AlgVerifyCost, ColdStart, Machine, Memory, PolicyDecideCost, Results, Rotation, RunConfig,
+    SourceTree, SystemInfo, ThroughputRun, VerifyCost,
 };
 use crate::stats::median;
 use crate::system::{self, Environment, Kind, Running, System, wait_ready};
@@ -286,8 +286,17 @@ pub(crate) struct AuthServer {
 
 impl AuthServer {
     pub(crate) async fn start(bin_dir: &Path, mcp_url: &str) -> anyhow::Result<Self> {
+        Self::start_signing(bin_dir, mcp_url, "RS256").await
+    }
+
+    /// Starts `bench-as` with its key signing with `alg` (`RS256`, `ES256`, `EdDSA`).
+    pub(crate) async fn start_signing(
+        bin_dir: &Path,
+        mcp_url: &str,
+        alg: &str,
+    ) -> anyhow::Result<Self> {
         let mut cmd = Command::new(bin_dir.join("bench-as"));
-        cmd.args(["--mcp-url", mcp_url])
+        cmd.args(["--mcp-url", mcp_url, "--signing-alg", alg])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -505,6 +514,19 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
                 .harness_errors
                 .push(format!("fastmcp verify: {e:#}")),
         }
+    }
+    if systems.iter().any(|s| s.kind == Kind::Mcpgate)
+        && systems
+            .iter()
+            .any(|s| s.kind == Kind::FastMcp { workers: 1 })
+    {
+        results.verify_alg = verify_per_algorithm(
+            opts,
+            &env.bin_dir,
+            &target.url(),
+            &mut results.harness_errors,
+        )
+        .await;
     }
     results.load.at_end = loadavg();
     auth.running.stop().await;
@@ -930,6 +952,131 @@ async fn fastmcp_verify(
     })
 }
 
+/// The algorithms of `benches/verify.rs`'s `verify_alg` group.
+const ALGORITHMS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+
+/// Verification cost per signature algorithm: mcpgate's from Criterion's
+/// `verify_alg/{alg}/{new_token,repeat_token}`, FastMCP's `JWTVerifier` from
+/// `fastmcp_verify.py --jwt` on distinct tokens from a `bench-as` signing with
+/// that algorithm (one at a time, stopped afterwards). A FastMCP failure is
+/// recorded in `problems` and leaves that algorithm's FastMCP figures `None`:
+/// it is a finding to report, not a reason to drop the other algorithms.
+async fn verify_per_algorithm(
+    opts: &Options,
+    bin_dir: &Path,
+    mcp_url: &str,
+    problems: &mut Vec<String>,
+) -> Vec<AlgVerifyCost> {
+    let mut out = Vec::with_capacity(ALGORITHMS.len());
+    for alg in ALGORITHMS {
+        let read = |case: &str| criterion_mean_us(&opts.criterion_dir, &verify_alg_dir(alg, case));
+        let mut cost = AlgVerifyCost {
+            algorithm: alg.to_owned(),
+            mcpgate_new_us: read("new_token"),
+            mcpgate_repeat_us: read("repeat_token"),
+            ..AlgVerifyCost::default()
+        };
+        match fastmcp_jwt_verify(opts, bin_dir, mcp_url, alg).await {
+            Ok((new, repeat)) => {
+                cost.fastmcp_new_us = Some(new);
+                cost.fastmcp_repeat_us = repeat;
+            }
+            Err(e) => {
+                eprintln!("!! fastmcp verify {alg}: {e:#}");
+                problems.push(format!("fastmcp verify {alg}: {e:#}"));
+            }
+        }
+        out.push(cost);
+    }
+    out
+}
+
+/// Criterion's directory for `verify_alg/{alg}/{case}`: the group's
+/// benchmark id is `{alg}/{case}`, and Criterion replaces the `/` inside an id
+/// with `_` in directory names (`make_filename_safe`).
+fn verify_alg_dir(alg: &str, case: &str) -> String {
+    format!("verify_alg/{alg}_{case}")
+}
+
+/// Criterion's mean for benchmark `id` (nanoseconds → microseconds); `None`
+/// when there is no estimate (a smoke run executes the benches in test mode).
+fn criterion_mean_us(dir: &Path, id: &str) -> Option<f64> {
+    let path = dir.join(id).join("new/estimates.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    json.pointer("/mean/point_estimate")?
+        .as_f64()
+        .map(|ns| ns / 1000.0)
+}
+
+/// FastMCP's `JWTVerifier` for `alg`: (new token µs, same token again µs).
+async fn fastmcp_jwt_verify(
+    opts: &Options,
+    bin_dir: &Path,
+    mcp_url: &str,
+    alg: &str,
+) -> anyhow::Result<(f64, Option<f64>)> {
+    let (distinct, repeat_n) = if opts.smoke { (300, 300) } else { (3000, 3000) };
+    let auth = AuthServer::start_signing(bin_dir, mcp_url, alg).await?;
+    // One more than measured: the script warms its verifier's key with the first.
+    let tokens = auth.mint_many("usr_bench_alg", distinct + 1).await;
+    let result = match tokens {
+        Ok(tokens) => run_fastmcp_jwt(opts, &auth, alg, tokens, distinct, repeat_n).await,
+        Err(e) => Err(e),
+    };
+    auth.running.stop().await;
+    result
+}
+
+async fn run_fastmcp_jwt(
+    opts: &Options,
+    auth: &AuthServer,
+    alg: &str,
+    tokens: Vec<String>,
+    distinct: usize,
+    repeat_n: usize,
+) -> anyhow::Result<(f64, Option<f64>)> {
+    // bench-as mints with the resource-scoped issuer (the dev AS's default)
+    // and the resource id among the audiences, as ScalekitProvider expects.
+    let issuer = format!("{}/resources/{}", auth.env_url, auth.resource_id);
+    let mut cmd = Command::new(opts.venv.join("bin/python"));
+    cmd.arg(opts.repo_root.join("bench/fastmcp_verify.py"))
+        .args([
+            "--jwt",
+            alg,
+            &format!("{}/keys", auth.env_url),
+            &issuer,
+            auth.resource_id.as_str(),
+            &repeat_n.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let out = tokio::task::spawn_blocking(move || -> std::io::Result<std::process::Output> {
+        use std::io::Write as _;
+        let mut child = cmd.spawn()?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        stdin.write_all((tokens.join("\n") + "\n").as_bytes())?;
+        drop(stdin);
+        child.wait_with_output()
+    })
+    .await??;
+    if !out.status.success() {
+        bail!("fastmcp_verify.py --jwt {alg} failed ({})", out.status);
+    }
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let new_n = json["new_token_n"].as_u64().unwrap_or(0);
+    if new_n != distinct as u64 {
+        bail!(
+            "fastmcp_verify.py --jwt {alg} measured {new_n} distinct tokens, expected {distinct}"
+        );
+    }
+    let new = json["new_token_us"]
+        .as_f64()
+        .context("fastmcp_verify.py printed no new_token_us")?;
+    Ok((new, json["repeat_token_us"].as_f64()))
+}
+
 /// Whether a smoke or full run proved the harness works: every system
 /// produced correct results everywhere and nothing in the harness failed.
 pub fn problems(results: &Results) -> Vec<String> {
@@ -963,6 +1110,24 @@ pub fn problems(results: &Results) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_algorithm_estimates_are_read_where_criterion_writes_them() {
+        let dir = std::env::temp_dir().join(format!("mcpgate-bench-alg-{}", std::process::id()));
+        // Criterion writes `verify_alg/ES256/new_token` under `verify_alg/ES256_new_token`.
+        let est = dir.join("verify_alg/ES256_new_token/new");
+        std::fs::create_dir_all(&est).unwrap();
+        std::fs::write(
+            est.join("estimates.json"),
+            r#"{"mean":{"point_estimate":52300.0}}"#,
+        )
+        .unwrap();
+        let got = criterion_mean_us(&dir, &verify_alg_dir("ES256", "new_token"));
+        let missing = criterion_mean_us(&dir, &verify_alg_dir("ES256", "repeat_token"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got, Some(52.3));
+        assert_eq!(missing, None);
+    }
 
     #[test]
     fn source_tree_outside_a_checkout_is_unknown_not_an_error() {

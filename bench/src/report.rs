@@ -337,6 +337,50 @@ fn policy_target(r: &Results, c: usize, out: &mut String) {
 
 /// "Cost of per-tool policies": the throughput of mcpgate with and without
 /// the 100 rules side by side, and Criterion's figure for one decision.
+/// "Verification cost per algorithm": mcpgate next to FastMCP's generic
+/// `JWTVerifier`, per signature algorithm; absent for results files without it.
+fn verify_alg_table(r: &Results, out: &mut String) {
+    if r.verify_alg.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n### Verification cost per algorithm\n");
+    let _ = writeln!(
+        out,
+        "mcpgate: Criterion mean of `verify_alg/{{alg}}/new_token` (verified-token cache off) and \
+         `…/repeat_token` (default verified-token cache), `benches/verify.rs`. FastMCP: its generic \
+         `JWTVerifier` for the same algorithm (`bench/fastmcp_verify.py --jwt`), mean over distinct \
+         tokens each verified once and over one token verified again and again; tokens from the local \
+         dev authorization server signing with that algorithm, key cached in both.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| algorithm | mcpgate new token µs | mcpgate same token again µs | FastMCP JWTVerifier new token µs | FastMCP same token again µs | FastMCP / mcpgate, new token | FastMCP / mcpgate, same token again |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    // Missing figures stay missing: no cell or ratio is filled from another.
+    let opt = |v: Option<f64>| {
+        v.map(|x| format!("{x:.1}"))
+            .unwrap_or_else(|| "not measured".to_owned())
+    };
+    let quotient = |f: Option<f64>, m: Option<f64>| match (f, m) {
+        (Some(f), Some(m)) => ratio(f, m),
+        _ => "–".to_owned(),
+    };
+    for a in &r.verify_alg {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            a.algorithm,
+            opt(a.mcpgate_new_us),
+            opt(a.mcpgate_repeat_us),
+            opt(a.fastmcp_new_us),
+            opt(a.fastmcp_repeat_us),
+            quotient(a.fastmcp_new_us, a.mcpgate_new_us),
+            quotient(a.fastmcp_repeat_us, a.mcpgate_repeat_us),
+        );
+    }
+}
+
 fn policy_section(r: &Results, out: &mut String) {
     let has_runs = r.throughput.iter().any(|t| t.system == MCPGATE_POLICIES);
     if !has_runs && r.policy_decide.is_empty() {
@@ -691,6 +735,7 @@ pub fn markdown(r: &Results, chart: &str, json_path: &str, analysis: Option<&str
         }
         let _ = writeln!(out, "\n{}", sentences.join(" "));
     }
+    verify_alg_table(r, &mut out);
 
     policy_section(r, &mut out);
 
@@ -783,7 +828,7 @@ pub fn markdown(r: &Results, chart: &str, json_path: &str, analysis: Option<&str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::VerifyCost;
+    use crate::results::{AlgVerifyCost, VerifyCost};
 
     #[test]
     fn formats() {
@@ -978,6 +1023,52 @@ mod tests {
         );
         assert!(section.contains("FastMCP takes 200× as long"), "{section}");
         assert!(section.contains("(180.0 µs vs 0.9 µs"), "{section}");
+    }
+
+    #[test]
+    fn the_per_algorithm_table_has_one_row_per_algorithm_with_both_ratios() {
+        assert!(!verify_section(&Results::default()).contains("per algorithm"));
+        let alg = |name: &str, m: [Option<f64>; 2], f: [Option<f64>; 2]| AlgVerifyCost {
+            algorithm: name.to_owned(),
+            mcpgate_new_us: m[0],
+            mcpgate_repeat_us: m[1],
+            fastmcp_new_us: f[0],
+            fastmcp_repeat_us: f[1],
+        };
+        let r = Results {
+            verify_alg: vec![
+                alg("RS256", [Some(40.0), Some(0.8)], [Some(200.0), Some(160.0)]),
+                alg("ES256", [Some(60.0), Some(0.8)], [Some(90.0), Some(80.0)]),
+                // FastMCP failed for EdDSA: its cells and ratios stay empty.
+                alg("EdDSA", [Some(30.0), Some(0.8)], [None, None]),
+            ],
+            ..Results::default()
+        };
+        let section = verify_section(&r);
+        assert!(
+            section.contains("### Verification cost per algorithm"),
+            "{section}"
+        );
+        assert!(
+            section.contains("| RS256 | 40.0 | 0.8 | 200.0 | 160.0 | 5.00× | 200× |"),
+            "{section}"
+        );
+        assert!(
+            section.contains("| ES256 | 60.0 | 0.8 | 90.0 | 80.0 | 1.50× | 100× |"),
+            "{section}"
+        );
+        assert!(
+            section.contains("| EdDSA | 30.0 | 0.8 | not measured | not measured | – | – |"),
+            "{section}"
+        );
+    }
+
+    #[test]
+    fn results_files_without_the_per_algorithm_costs_still_load() {
+        let mut json = serde_json::to_value(Results::default()).unwrap();
+        json.as_object_mut().unwrap().remove("verify_alg");
+        let r: Results = serde_json::from_value(json).unwrap();
+        assert!(r.verify_alg.is_empty());
     }
 
     #[test]

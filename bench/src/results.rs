@@ -43,6 +43,11 @@ pub struct Results {
     /// before it was measured.
     #[serde(default)]
     pub policy_decide: Vec<PolicyDecideCost>,
+    /// Verification cost per signature algorithm, mcpgate (Criterion,
+    /// `verify_alg/*`) next to FastMCP's `JWTVerifier` for the same kind of
+    /// tokens; empty in results files written before it was measured.
+    #[serde(default)]
+    pub verify_alg: Vec<AlgVerifyCost>,
     /// Load while the signing key rotates.
     pub rotation: Vec<Rotation>,
     /// Anything that went wrong in the harness itself.
@@ -209,6 +214,24 @@ pub struct VerifyCost {
     pub first_with_fetch_us: Option<f64>,
     /// How it was measured.
     pub method: String,
+}
+
+/// One signature algorithm's verification cost (microseconds; `None` when
+/// not measured, which the report says rather than filling in).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlgVerifyCost {
+    /// JOSE `alg` name: `RS256`, `ES256` or `EdDSA`.
+    pub algorithm: String,
+    /// mcpgate, a token not seen before, key cached (Criterion mean of
+    /// `verify_alg/{alg}/new_token`).
+    pub mcpgate_new_us: Option<f64>,
+    /// mcpgate, the same token again, default verified-token cache
+    /// (`verify_alg/{alg}/repeat_token`).
+    pub mcpgate_repeat_us: Option<f64>,
+    /// FastMCP's `JWTVerifier`, mean over distinct tokens each verified once.
+    pub fastmcp_new_us: Option<f64>,
+    /// FastMCP's `JWTVerifier`, mean of one token verified again and again.
+    pub fastmcp_repeat_us: Option<f64>,
 }
 
 /// `PolicySet::decide` for the benchmark's `add` call (allow path) with

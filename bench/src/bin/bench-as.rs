@@ -10,6 +10,9 @@
 //! per line, for measuring the verification of tokens a verifier has not seen.
 //! `POST /bench/keys-outage?on=1|0` switches a JWKS outage on or off (`GET /keys`
 //! answers 503 meanwhile), for the soak run.
+//!
+//! `--signing-alg RS256|ES256|EdDSA` (default RS256, as Scalekit signs) picks
+//! the algorithm its key signs with, for the per-algorithm verification cost.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,7 +23,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use mcpgate_bench::args::Flags;
-use mcpgate_dev_as::{DevAuthServer, DevAuthServerConfig, RateLimits, Storage, TokenRequest, Url};
+use mcpgate_dev_as::{
+    DevAuthServer, DevAuthServerConfig, KeyAlgorithm, RateLimits, Storage, TokenRequest, Url,
+};
 use tokio::net::TcpListener;
 
 /// Tokens outlive any benchmark run.
@@ -74,6 +79,9 @@ async fn main() -> anyhow::Result<()> {
     let flags = Flags::from_env().map_err(anyhow::Error::msg)?;
     let mcp_url = Url::parse(flags.require("mcp-url").map_err(anyhow::Error::msg)?)?;
     let port: u16 = flags.parse_or("port", 0).map_err(anyhow::Error::msg)?;
+    let alg: KeyAlgorithm = flags
+        .parse_or("signing-alg", KeyAlgorithm::Rs256)
+        .map_err(anyhow::Error::msg)?;
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     // The load generators and every system's key fetches come from one
@@ -81,7 +89,8 @@ async fn main() -> anyhow::Result<()> {
     let config = DevAuthServerConfig::new(mcp_url)
         .with_storage(Storage::Memory)
         .with_token_lifetime(LIFETIME)
-        .with_rate_limits(RateLimits::unlimited());
+        .with_rate_limits(RateLimits::unlimited())
+        .with_signing_algorithm(alg);
     let server = DevAuthServer::new(config, format!("http://{addr}")).await?;
     let bench = Router::new()
         .route("/bench/mint", get(mint))
