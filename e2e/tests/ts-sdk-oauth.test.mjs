@@ -107,8 +107,13 @@ function recordingFetch(log) {
   return async (input, init) => {
     const url = input instanceof Request ? input.url : String(input);
     const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+    // Logged when the request starts, not when its answer arrives: a request
+    // still in flight from before a test's mark (the SDK's GET stream) must not
+    // count as one made after it.
+    const entry = { method, url, status: undefined };
+    log.push(entry);
     const response = await fetch(input, init);
-    log.push({ method, url, status: response.status });
+    entry.status = response.status;
     return response;
   };
 }
