@@ -2,11 +2,13 @@
 //! tools reveal which process answers (`pid`), keep per-process state
 //! (`incr`), write to stderr (`shout`), report progress (`progress`), wait
 //! until cancelled (`wait`, counted by `cancellations`), ask the client's
-//! model (`sample`), list the client's roots (`roots`) and crash (`crash`).
+//! model (`sample`), list the client's roots (`roots`), ask for both at once
+//! under keys of its own (`ask_two`), tell which client capabilities it sees
+//! (`declared`) and crash (`crash`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use mcpgate::{Args, Context, LogLevel, McpServer};
+use mcpgate::{Args, CallError, Context, InputKind, InputRequest, LogLevel, McpServer};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 static CANCELLED: AtomicU64 = AtomicU64::new(0);
@@ -80,6 +82,40 @@ async fn main() -> Result<(), mcpgate::ServeError> {
                     }
                     Err(e) => format!("roots failed: {e}"),
                 }
+            },
+        )
+        .tool(
+            "ask_two",
+            "Asks the client's model and its roots in one round",
+            |cx: Context| async move {
+                let answers = cx
+                    .ask([
+                        ("model_says", InputRequest::sample("Say something.", 20)),
+                        ("where", InputRequest::list_roots()),
+                    ])
+                    .await?;
+                Ok::<_, CallError>(format!(
+                    "model: {}; roots: {}",
+                    answers["model_says"].sampled_text()?,
+                    answers["where"].roots()?.len()
+                ))
+            },
+        )
+        .tool(
+            "declared",
+            "The client capabilities this server sees for the call",
+            |cx: Context| async move {
+                let kinds = [
+                    (InputKind::Sampling, "sampling"),
+                    (InputKind::Elicitation, "elicitation"),
+                    (InputKind::Roots, "roots"),
+                ];
+                let seen: Vec<&str> = kinds
+                    .into_iter()
+                    .filter(|(kind, _)| cx.client_supports(*kind))
+                    .map(|(_, name)| name)
+                    .collect();
+                seen.join(",")
             },
         )
         .tool("crash", "Exits the process mid-call", || async {

@@ -121,6 +121,7 @@ impl Gateway {
                         &PrincipalKey::Shared,
                         &crate::upstream::http_client(),
                         None,
+                        crate::upstream::Era::Session,
                     )),
                 )
                 .await
@@ -164,6 +165,7 @@ impl Gateway {
                 info,
                 metrics: Arc::default(),
                 parked: Arc::default(),
+                sealer: crate::sealed_state::Sealer::new(),
             }),
             policies: None,
         })
@@ -190,7 +192,12 @@ impl Gateway {
         local.session_config.keep_alive = Some(SESSION_IDLE_TIMEOUT);
         let sessions = TrackedSessions::new(local, endpoint.session_hook());
         // Host and Origin are checked by the guard, before authentication.
-        let mcp_config = StreamableHttpServerConfig::default().disable_allowed_hosts();
+        // A 2026-07-28 request is answered with JSON unless the upstream
+        // streams progress or log messages first (then SSE), as mcpgate's own
+        // server does; rmcp keeps SSE streams for session-era requests.
+        let mcp_config = StreamableHttpServerConfig::default()
+            .disable_allowed_hosts()
+            .with_json_response(true);
         let endpoint = match &self.policies {
             Some(policies) => endpoint.policies(policies.clone()),
             None => endpoint,

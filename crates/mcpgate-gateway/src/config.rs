@@ -218,10 +218,35 @@ pub enum Isolation {
     Shared,
 }
 
+/// Which protocol era the gateway speaks to the upstream for callers of the
+/// 2026-07-28 revision.
+///
+/// Session-era callers always get a session-era upstream connection
+/// (`initialize`), which relays everything of that era unchanged. A
+/// 2026-07-28 caller is best served by an upstream that speaks 2026-07-28
+/// itself: the upstream's own `input_required` results (its input keys, all
+/// of a round's requests at once, chosen from this caller's declared
+/// capabilities) reach the caller unchanged. Only when the upstream does
+/// not serve the revision does the gateway bridge its mid-call requests
+/// into rounds of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UpstreamProtocol {
+    /// Probe the upstream with `server/discover` once; 2026-07-28 callers
+    /// use a 2026-07-28 connection when it serves the revision, and the
+    /// session-era connection (bridged) otherwise. The default.
+    #[default]
+    Auto,
+    /// Always the session-era connection, bridged for 2026-07-28 callers
+    /// (for upstreams whose 2026-07-28 support is broken).
+    Session,
+}
+
 /// The gateway's configuration.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub(crate) upstream: Upstream,
+    pub(crate) protocol: UpstreamProtocol,
     pub(crate) isolation: Isolation,
     pub(crate) max_children: usize,
     pub(crate) idle_timeout: Duration,
@@ -234,12 +259,20 @@ impl GatewayConfig {
     pub fn new(upstream: Upstream) -> Self {
         Self {
             upstream,
+            protocol: UpstreamProtocol::default(),
             isolation: Isolation::default(),
             max_children: DEFAULT_MAX_CHILDREN,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
+    }
+
+    /// Which protocol the gateway speaks to the upstream for 2026-07-28
+    /// callers (default: [`UpstreamProtocol::Auto`]).
+    pub fn upstream_protocol(mut self, protocol: UpstreamProtocol) -> Self {
+        self.protocol = protocol;
+        self
     }
 
     /// Who shares an upstream (default: one per principal).

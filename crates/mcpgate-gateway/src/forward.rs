@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use mcpgate_auth::AccessToken;
 use mcpgate_auth::policy::ItemKind;
+use rmcp::model::RequestMetaObject;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, CancelledNotificationParam,
     ClientRequest, CompleteRequest, CompleteRequestParams, CompleteResult, CompletionInfo,
@@ -30,8 +31,10 @@ use crate::metrics::{Metrics, Outcome};
 use crate::mount::{Namespace, route_name, route_uri};
 use crate::mrtr::{self, Resume, Waiting};
 use crate::policy::Visibility;
-use crate::pool::{AcquireError, Pool, PrincipalKey};
+use crate::pool::{AcquireError, Lease, Pool, PrincipalKey};
 use crate::routes::{CallerInput, LogGate, Route, Routes};
+use crate::sealed_state::Sealer;
+use crate::upstream::Era;
 
 /// One upstream behind the gateway: how its names appear, its settings and
 /// its connections.
@@ -56,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     /// 2026-07-28 calls waiting for the caller's input (see `mrtr`).
     pub(crate) parked: Arc<mrtr::ParkedCalls>,
+    /// Binds 2026-07-28 upstreams' `requestState` to their callers.
+    pub(crate) sealer: Sealer,
 }
 
 impl Shared {
@@ -126,6 +131,38 @@ fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
         .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
 }
 
+/// The era of upstream connection a caller's request goes to.
+fn era_of(context: &RequestContext<RoleServer>) -> Era {
+    if is_stateless(context) {
+        Era::Stateless
+    } else {
+        Era::Session
+    }
+}
+
+/// The `_meta` a 2026-07-28 upstream gets with a caller's request: the
+/// caller's own declared client capabilities (so the upstream asks only for
+/// what this caller can give; none declared is `{}`, not the gateway's) and
+/// log level. The protocol version and the gateway's client info are added
+/// by the connection. Copied as JSON, so capability fields unknown to the
+/// gateway reach the upstream too.
+fn caller_meta(context: &RequestContext<RoleServer>) -> RequestMetaObject {
+    const CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+    const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+    let mut meta = RequestMetaObject::default();
+    let capabilities = context
+        .meta
+        .get(CAPABILITIES)
+        .filter(|c| c.is_object())
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    meta.insert(CAPABILITIES.to_owned(), capabilities);
+    if let Some(level) = context.meta.get(LOG_LEVEL) {
+        meta.insert(LOG_LEVEL.to_owned(), level.clone());
+    }
+    meta
+}
+
 /// `resources/subscribe` outside a session: 2026-07-28 callers subscribe
 /// with `subscriptions/listen`.
 fn no_session() -> ErrorData {
@@ -180,18 +217,20 @@ impl Forwarder {
         request: ClientRequest,
         context: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, ErrorData> {
-        self.forward_with(mount, request, context, |_| Ok(true))
+        self.forward_with(mount, request, context, era_of(context), |_| Ok(true))
             .await
     }
 
-    /// [`forward`](Self::forward), with `before` run on the connection's
-    /// routes once the caller's upstream is known: it may refuse the request,
-    /// or answer it with an empty result without sending it (`Ok(false)`).
+    /// [`forward`](Self::forward) over the caller's connection of `era`,
+    /// with `before` run on the connection's routes once the caller's
+    /// upstream is known: it may refuse the request, or answer it with an
+    /// empty result without sending it (`Ok(false)`).
     async fn forward_with(
         &self,
         mount: usize,
         request: ClientRequest,
         context: &RequestContext<RoleServer>,
+        era: Era,
         before: impl FnOnce(&Arc<Routes>) -> Result<bool, ErrorData>,
     ) -> Result<ServerResult, ErrorData> {
         let index = mount;
@@ -205,7 +244,9 @@ impl Forwarder {
         let principal = PrincipalKey::for_caller(Isolation::PerPrincipal, token.as_deref());
         let mut request = request;
         if let Resume::Parked(waiting, responses) =
-            self.shared.parked.resume(&mut request, &principal, index)?
+            self.shared
+                .parked
+                .resume(&mut request, &principal, index, &self.shared.sealer)?
         {
             let mut waiting = *waiting;
             let pending = std::mem::take(&mut waiting.pending);
@@ -220,56 +261,22 @@ impl Forwarder {
             );
             return self.wait(waiting, &method, context).await;
         }
-        let credential = match &mount.exchanger {
-            Some(exchanger) => {
-                let raw = context
-                    .extensions
-                    .get::<http::request::Parts>()
-                    .and_then(|p| p.extensions.get::<SubjectToken>())
-                    .map(|s| &s.0);
-                let exchanged = exchanger.token_for(&key, token.as_deref(), raw).await;
-                match exchanged {
-                    Ok(credential) => Some(credential),
-                    Err(e) => {
-                        tracing::warn!(
-                            upstream = mount.ns.name().unwrap_or(""),
-                            "on-behalf-of token: {e}"
-                        );
-                        metrics.request(&method, Outcome::Unavailable);
-                        return Err(ErrorData::internal_error(
-                            format!("no on-behalf-of token for the upstream: {e}"),
-                            None,
-                        ));
-                    }
-                }
-            }
-            None => None,
-        };
-        let lease = mount
-            .pool
-            .acquire_with(key, credential)
-            .await
-            .inspect_err(|_| {
-                metrics.request(&method, Outcome::Unavailable);
-            });
-        let lease = lease.map_err(|e| match e {
-            AcquireError::AtCapacity => ErrorData::internal_error(
-                "the gateway is at its upstream limit (max children); retry later",
-                None,
-            ),
-            AcquireError::Unavailable(problem) => ErrorData::internal_error(problem, None),
-        })?;
+        let lease = self
+            .lease(index, key, token.as_deref(), context, era, &method)
+            .await?;
         let connection = lease.connection();
         if !before(connection.routes())? {
             return Ok(ServerResult::empty(()));
         }
         let started = std::time::Instant::now();
+        let target = mrtr::target_of(&request).to_owned();
+        let mut options = PeerRequestOptions::with_timeout(mount.config.call_timeout);
+        if connection.is_stateless() {
+            options = options.with_meta(caller_meta(context));
+        }
         let handle = connection
             .peer()
-            .send_request_with_option(
-                request,
-                PeerRequestOptions::with_timeout(mount.config.call_timeout),
-            )
+            .send_request_with_option(request, options)
             .await
             .map_err(|e| {
                 metrics.request(&method, outcome_of(&e));
@@ -322,8 +329,64 @@ impl Forwarder {
             upstream,
             upstream_id,
             started,
+            target,
         };
         self.wait(waiting, &method, context).await
+    }
+
+    /// The caller's connection of `era` to upstream `mount` (started if
+    /// needed), with its on-behalf-of token when the upstream takes one.
+    async fn lease(
+        &self,
+        mount: usize,
+        key: PrincipalKey,
+        token: Option<&AccessToken>,
+        context: &RequestContext<RoleServer>,
+        era: Era,
+        method: &str,
+    ) -> Result<Lease, ErrorData> {
+        let mount = &self.shared.mounts[mount];
+        let metrics = &self.shared.metrics;
+        let credential = match &mount.exchanger {
+            Some(exchanger) => {
+                let raw = context
+                    .extensions
+                    .get::<http::request::Parts>()
+                    .and_then(|p| p.extensions.get::<SubjectToken>())
+                    .map(|s| &s.0);
+                let exchanged = exchanger.token_for(&key, token, raw).await;
+                match exchanged {
+                    Ok(credential) => Some(credential),
+                    Err(e) => {
+                        tracing::warn!(
+                            upstream = mount.ns.name().unwrap_or(""),
+                            "on-behalf-of token: {e}"
+                        );
+                        metrics.request(method, Outcome::Unavailable);
+                        return Err(ErrorData::internal_error(
+                            format!("no on-behalf-of token for the upstream: {e}"),
+                            None,
+                        ));
+                    }
+                }
+            }
+            None => None,
+        };
+        let lease = mount
+            .pool
+            .acquire_with(key, credential, era)
+            .await
+            .inspect_err(|_| {
+                metrics.request(method, Outcome::Unavailable);
+            });
+        let lease = lease.map_err(|e| match e {
+            AcquireError::AtCapacity => ErrorData::internal_error(
+                "the gateway is at its upstream limit (max children); retry later",
+                None,
+            ),
+            AcquireError::Unavailable(problem) => ErrorData::internal_error(problem, None),
+        })?;
+        Ok(lease)
     }
 
     /// Waits for the upstream's answer, the caller's cancellation, or (for a
@@ -371,8 +434,22 @@ impl Forwarder {
                         metrics.request(method, outcome_of(&e));
                         service_error(e)
                     })?;
-                    metrics.request(method, Outcome::Ok);
                     waiting.lease.succeeded().await;
+                    if let ServerResult::InputRequiredResult(asked) = &mut result {
+                        // A 2026-07-28 upstream's own round: its state goes
+                        // to the caller bound to it (see `sealed_state`).
+                        metrics.request(method, Outcome::InputRequired);
+                        if let Some(state) = asked.request_state.as_mut() {
+                            *state = self.shared.sealer.seal(
+                                state,
+                                &waiting.principal,
+                                waiting.mount,
+                                (method, &waiting.target),
+                            );
+                        }
+                        return Ok(result);
+                    }
+                    metrics.request(method, Outcome::Ok);
                     mark_complete(&mut result);
                     return Ok(result);
                 }
@@ -734,34 +811,66 @@ impl ServerHandler for Forwarder {
         Some(accepted)
     }
 
-    /// Registers the stream on the caller's connection to every upstream
-    /// (starting it if needed, as a call would) until the stream ends. A
-    /// connection stopped meanwhile (idle, crashed) takes the registration
-    /// with it: its replacement starts without this stream.
+    /// For every upstream, the caller's list changes: from an upstream that
+    /// speaks 2026-07-28, by a `subscriptions/listen` of the gateway's own on
+    /// the caller's 2026-07-28 connection (held open while the stream is),
+    /// its notifications relayed; from a session-era upstream, by
+    /// registering the stream on the caller's session-era connection
+    /// (started if needed, as a call would), whose upstream announces list
+    /// changes on the session. A connection stopped meanwhile (idle,
+    /// crashed) takes the registration with it: its replacement starts
+    /// without this stream.
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
         let context = subscription.request_context().clone();
+        let token = caller(&context);
         let mut registered: Vec<(Arc<Routes>, u64)> = Vec::new();
-        for index in 0..self.shared.mounts.len() {
-            let mut added = None;
-            // Nothing is sent upstream: acquiring the connection is the point.
-            let ping = ClientRequest::PingRequest(Default::default());
-            let register = |routes: &Arc<Routes>| {
-                added = Some((
+        let mut relays = Vec::new();
+        for (index, mount) in self.shared.mounts.iter().enumerate() {
+            let upstream = mount.ns.name().unwrap_or("");
+            let key = PrincipalKey::for_caller(mount.config.isolation, token.as_deref());
+            let lease = self
+                .lease(
+                    index,
+                    key,
+                    token.as_deref(),
+                    &context,
+                    Era::Stateless,
+                    "subscriptions/listen",
+                )
+                .await;
+            let lease = match lease {
+                Ok(lease) => lease,
+                Err(e) => {
+                    tracing::warn!(upstream, "subscriptions/listen: {}", e.message);
+                    continue;
+                }
+            };
+            let connection = lease.connection();
+            if connection.is_stateless() {
+                let filter = subscription.accepted().clone();
+                match connection.peer().listen(filter).await {
+                    Ok(upstream_stream) => relays.push(relay_list_changes(
+                        upstream_stream,
+                        subscription.sink().clone(),
+                        lease,
+                    )),
+                    Err(e) => tracing::warn!(upstream, "subscriptions/listen upstream: {e}"),
+                }
+            } else {
+                let routes = connection.routes();
+                registered.push((
                     routes.clone(),
                     routes.add_stream(subscription.sink().clone()),
                 ));
-                Ok(false)
-            };
-            if let Err(e) = self.forward_with(index, ping, &context, register).await {
-                tracing::warn!(
-                    upstream = self.shared.mounts[index].ns.name().unwrap_or(""),
-                    "subscriptions/listen: {}",
-                    e.message
-                );
             }
-            registered.extend(added);
         }
-        subscription.cancelled().await;
+        // A relay ends with its upstream stream; the caller's stream lasts
+        // until the caller ends it.
+        let relays = futures::future::join_all(relays);
+        tokio::select! {
+            _ = relays => subscription.cancelled().await,
+            () = subscription.cancelled() => {}
+        }
         for (routes, id) in registered {
             routes.remove_stream(id);
         }
@@ -789,7 +898,7 @@ impl ServerHandler for Forwarder {
                 .map_err(|why| ErrorData::invalid_request(why, None))
         };
         match self
-            .forward_with(mount, request, &context, remember)
+            .forward_with(mount, request, &context, Era::Session, remember)
             .await?
         {
             ServerResult::EmptyResult(_) => Ok(()),
@@ -809,7 +918,10 @@ impl ServerHandler for Forwarder {
         // The upstream subscription is the connection's: it is ended only
         // when no other session of this connection still wants the URI.
         let last = |routes: &Arc<Routes>| Ok(routes.unsubscribe(&inner, &session));
-        match self.forward_with(mount, request, &context, last).await? {
+        match self
+            .forward_with(mount, request, &context, Era::Session, last)
+            .await?
+        {
             ServerResult::EmptyResult(_) => Ok(()),
             _ => Err(unexpected("resources/unsubscribe")),
         }
@@ -939,6 +1051,41 @@ impl ServerHandler for Forwarder {
             self.forward(index, request, &context).await?;
         }
         Ok(())
+    }
+}
+
+/// Relays an upstream's list-change notifications to a caller's stream
+/// until either ends; the lease keeps the upstream connection from being
+/// stopped as idle meanwhile. Dropping the upstream subscription cancels it.
+async fn relay_list_changes(
+    mut upstream: rmcp::service::Subscription,
+    sink: rmcp::service::SubscriptionSink,
+    lease: Lease,
+) {
+    use rmcp::model::ServerNotification;
+    let _lease = lease;
+    while let Ok(Some(notification)) = upstream.next().await {
+        let sent = match notification {
+            ServerNotification::ToolListChangedNotification(_) => {
+                sink.notify_tool_list_changed().await
+            }
+            ServerNotification::PromptListChangedNotification(_) => {
+                sink.notify_prompt_list_changed().await
+            }
+            ServerNotification::ResourceListChangedNotification(_) => {
+                sink.notify_resource_list_changed().await
+            }
+            // Resource updates are not offered on the gateway's streams.
+            _ => Ok(()),
+        };
+        if let Err(
+            rmcp::service::SubscriptionSendError::SubscriptionClosed
+            | rmcp::service::SubscriptionSendError::Service(_),
+        ) = sent
+        {
+            // The caller's stream is gone.
+            return;
+        }
     }
 }
 

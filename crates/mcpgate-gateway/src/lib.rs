@@ -63,6 +63,7 @@ mod mrtr;
 mod policy;
 mod pool;
 mod routes;
+mod sealed_state;
 mod sessions;
 mod upstream;
 
@@ -70,6 +71,7 @@ pub use app::{Gateway, GatewayAdmin, GatewayApp, GatewayMonitor};
 pub use config::{
     DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CHILDREN,
     GatewayConfig, HttpUpstream, Identity, Isolation, MAX_RESTART_BACKOFF, StdioCommand, Upstream,
+    UpstreamProtocol,
 };
 pub use error::GatewayError;
 pub use exchange::{ExchangeError, MAX_CACHED, REFRESH_MARGIN, TokenExchange};

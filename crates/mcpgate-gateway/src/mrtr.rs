@@ -15,10 +15,11 @@
 //! `requestState` is an opaque handle, not data: it names a parked call in
 //! this process and is only honoured for the principal that parked it, so a
 //! forged or replayed handle resumes nothing of anyone else's (it is refused
-//! with `invalid_params`). A handle without the gateway's prefix is not
-//! ours — it belongs to an upstream that speaks 2026-07-28 itself — and the
-//! request passes through untouched. Parked calls are bounded in number and
-//! expire with the per-call timeout.
+//! with `invalid_params`). An upstream that speaks 2026-07-28 itself makes
+//! its own rounds; its `requestState` reaches the caller sealed to it
+//! (`sealed_state`) and is unsealed here on the retry. Any other
+//! `requestState` was not issued by this gateway and is refused. Parked
+//! calls are bounded in number and expire with the per-call timeout.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::pool::{Lease, PrincipalKey};
 use crate::routes::RouteGuard;
+use crate::sealed_state::{self, Sealer};
 
 /// The prefix of the gateway's own `requestState` handles.
 const STATE_PREFIX: &str = "mcpgate-gw-";
@@ -131,6 +133,9 @@ pub(crate) struct Waiting {
     pub(crate) upstream: Peer<RoleClient>,
     pub(crate) upstream_id: RequestId,
     pub(crate) started: std::time::Instant,
+    /// The tool or prompt name or resource URI called (at the upstream):
+    /// what an upstream's `requestState` is sealed for.
+    pub(crate) target: String,
 }
 
 /// The parked calls, by handle.
@@ -138,6 +143,17 @@ pub(crate) struct Waiting {
 pub(crate) struct ParkedCalls {
     next: AtomicU64,
     calls: Mutex<HashMap<String, Waiting>>,
+}
+
+/// The tool or prompt name or resource URI `request` is for (empty for
+/// other requests).
+pub(crate) fn target_of(request: &ClientRequest) -> &str {
+    match request {
+        ClientRequest::CallToolRequest(r) => &r.params.name,
+        ClientRequest::GetPromptRequest(r) => &r.params.name,
+        ClientRequest::ReadResourceRequest(r) => &r.params.uri,
+        _ => "",
+    }
 }
 
 /// What a retry's `requestState` refers to.
@@ -197,30 +213,57 @@ impl ParkedCalls {
 
     /// What `request`'s `requestState` refers to, for `principal` on `mount`.
     /// A handle of ours that is unknown, expired, another principal's or
-    /// another mount's is refused.
+    /// another mount's is refused. A sealed upstream state is unsealed in
+    /// place (the request goes on to the upstream, [`Resume::Fresh`]) if it
+    /// was sealed for this principal, mount and method; any other state is
+    /// refused.
     pub(crate) fn resume(
         &self,
         request: &mut ClientRequest,
         principal: &PrincipalKey,
         mount: usize,
+        sealer: &Sealer,
     ) -> Result<Resume, ErrorData> {
-        let (state, responses) = match request {
-            ClientRequest::CallToolRequest(r) => {
-                (&mut r.params.request_state, &mut r.params.input_responses)
-            }
-            ClientRequest::GetPromptRequest(r) => {
-                (&mut r.params.request_state, &mut r.params.input_responses)
-            }
-            ClientRequest::ReadResourceRequest(r) => {
-                (&mut r.params.request_state, &mut r.params.input_responses)
-            }
+        let method = request.method().to_owned();
+        let (state, responses, target) = match request {
+            ClientRequest::CallToolRequest(r) => (
+                &mut r.params.request_state,
+                &mut r.params.input_responses,
+                &*r.params.name,
+            ),
+            ClientRequest::GetPromptRequest(r) => (
+                &mut r.params.request_state,
+                &mut r.params.input_responses,
+                r.params.name.as_str(),
+            ),
+            ClientRequest::ReadResourceRequest(r) => (
+                &mut r.params.request_state,
+                &mut r.params.input_responses,
+                r.params.uri.as_str(),
+            ),
             _ => return Ok(Resume::Fresh),
         };
-        if !state
-            .as_deref()
-            .is_some_and(|s| s.starts_with(STATE_PREFIX))
-        {
+        let Some(given) = state.as_deref() else {
             return Ok(Resume::Fresh);
+        };
+        if given.starts_with(sealed_state::PREFIX) {
+            let inner = sealer
+                .open(given, principal, mount, (&method, target))
+                .map_err(|_| {
+                    ErrorData::invalid_params(
+                        "requestState was altered, or issued to another caller or for another request",
+                        None,
+                    )
+                })?
+                .to_owned();
+            *state = Some(inner);
+            return Ok(Resume::Fresh);
+        }
+        if !given.starts_with(STATE_PREFIX) {
+            return Err(ErrorData::invalid_params(
+                "requestState was not issued by this server",
+                None,
+            ));
         }
         let handle = state.take().unwrap_or_default();
         let responses = responses.take().unwrap_or_default();

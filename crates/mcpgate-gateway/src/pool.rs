@@ -3,15 +3,20 @@
 //! backoff after a crash.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use mcpgate_auth::AccessToken;
 use tokio::time::Instant;
 
-use crate::config::{GatewayConfig, Isolation, MAX_RESTART_BACKOFF};
-use crate::upstream::Connection;
+use crate::config::{GatewayConfig, Isolation, MAX_RESTART_BACKOFF, UpstreamProtocol};
+use crate::upstream::{Connection, Era};
+
+/// What is known about the upstream's 2026-07-28 support.
+const SERVES_UNKNOWN: u8 = 0;
+const SERVES_YES: u8 = 1;
+const SERVES_NO: u8 = 2;
 
 /// Who an upstream belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -61,10 +66,19 @@ pub(crate) enum AcquireError {
 }
 
 /// Every upstream connection.
+///
+/// A principal has up to two: the session-era one, and — for its
+/// 2026-07-28 calls, when the upstream serves that revision — a 2026-07-28
+/// one (for a stdio upstream, a second child). Both count as one against
+/// the cap and are stopped together.
 pub(crate) struct Pool {
     config: Arc<GatewayConfig>,
     http: reqwest::Client,
     slots: Mutex<HashMap<PrincipalKey, Arc<Slot>>>,
+    /// Whether the upstream serves 2026-07-28 (`SERVES_*`), learned from
+    /// the first 2026-07-28 connection; once it is known not to, no other
+    /// is tried.
+    serves_2026: AtomicU8,
 }
 
 struct Slot {
@@ -77,7 +91,10 @@ struct Slot {
 
 #[derive(Default)]
 struct SlotState {
+    /// The session-era connection.
     live: Option<Arc<Connection>>,
+    /// The 2026-07-28 connection.
+    stateless: Option<Arc<Connection>>,
     /// Failures (crashes, failed starts) since the last successful call.
     failures: u32,
     retry_at: Option<Instant>,
@@ -89,6 +106,7 @@ impl Pool {
             config,
             http: crate::upstream::http_client(),
             slots: Mutex::new(HashMap::new()),
+            serves_2026: AtomicU8::new(SERVES_UNKNOWN),
         }
     }
 
@@ -123,8 +141,12 @@ impl Pool {
         self.slots().insert(key, slot);
     }
 
-    /// The connection for `key`, started if needed. The lease keeps the
-    /// upstream from being reaped as idle while the call runs.
+    /// The connection for `key` and `era`, started if needed. The lease
+    /// keeps the upstream from being reaped as idle while the call runs.
+    ///
+    /// [`Era::Stateless`] (a 2026-07-28 caller) gets the principal's
+    /// 2026-07-28 connection when the upstream serves the revision (and
+    /// [`UpstreamProtocol::Auto`] allows it), else its session-era one.
     ///
     /// `credential` is the principal's current on-behalf-of token (HTTP
     /// upstreams that exchange the caller's token): a live connection sends
@@ -133,6 +155,7 @@ impl Pool {
         &self,
         key: PrincipalKey,
         credential: Option<Arc<str>>,
+        era: Era,
     ) -> Result<Lease, AcquireError> {
         let slot = {
             let mut slots = self.slots();
@@ -155,9 +178,17 @@ impl Pool {
         };
         slot.in_flight.fetch_add(1, Ordering::SeqCst);
         let lease_slot = LeaseSlot(slot.clone());
+        let stateless = era == Era::Stateless
+            && self.config.protocol == UpstreamProtocol::Auto
+            && self.serves_2026.load(Ordering::Relaxed) != SERVES_NO;
         // One start at a time per principal: concurrent first calls wait for it.
         let mut state = slot.state.lock().await;
-        if let Some(live) = &state.live {
+        let current = if stateless {
+            &mut state.stateless
+        } else {
+            &mut state.live
+        };
+        if let Some(live) = current {
             if !live.is_closed() {
                 if let Some(token) = &credential {
                     live.refresh_credential(token.clone());
@@ -168,7 +199,7 @@ impl Pool {
                 });
             }
             tracing::warn!(subject = %slot.label, pid = live.pid(), "upstream exited; restarting it on this request");
-            state.live = None;
+            *current = None;
             state.failures += 1;
             state.retry_at = Some(Instant::now() + backoff(state.failures));
         }
@@ -190,6 +221,11 @@ impl Pool {
                 &slot.key,
                 &self.http,
                 credential,
+                if stateless {
+                    Era::Stateless
+                } else {
+                    Era::Session
+                },
             )),
         )
         .await
@@ -199,23 +235,46 @@ impl Pool {
                 self.config.connect_timeout.as_secs()
             ))
         });
-        match opened {
-            Ok(connection) => {
-                tracing::info!(subject = %slot.label, pid = connection.pid(), "upstream started");
-                let connection = Arc::new(connection);
-                state.live = Some(connection.clone());
-                Ok(Lease {
-                    connection,
-                    slot: lease_slot,
-                })
-            }
+        let connection = match opened {
+            Ok(connection) => Arc::new(connection),
             Err(problem) => {
                 state.failures += 1;
                 state.retry_at = Some(Instant::now() + backoff(state.failures));
                 tracing::warn!(subject = %slot.label, failures = state.failures, "cannot start the upstream: {problem}");
-                Err(AcquireError::Unavailable(problem))
+                return Err(AcquireError::Unavailable(problem));
+            }
+        };
+        tracing::info!(subject = %slot.label, pid = connection.pid(), stateless = connection.is_stateless(), "upstream started");
+        if !stateless {
+            state.live = Some(connection.clone());
+        } else if connection.is_stateless() {
+            self.serves_2026.store(SERVES_YES, Ordering::Relaxed);
+            state.stateless = Some(connection.clone());
+        } else {
+            // The upstream answered `server/discover` as a session-era server
+            // and completed `initialize` instead: this is a session-era
+            // connection, and 2026-07-28 callers are bridged from now on.
+            if self.serves_2026.swap(SERVES_NO, Ordering::Relaxed) != SERVES_NO {
+                tracing::info!(
+                    "the upstream does not serve MCP 2026-07-28; the gateway bridges 2026-07-28 callers over its session-era connection"
+                );
+            }
+            match &state.live {
+                Some(live) if !live.is_closed() => {
+                    let live = live.clone();
+                    connection.close().await;
+                    return Ok(Lease {
+                        connection: live,
+                        slot: lease_slot,
+                    });
+                }
+                _ => state.live = Some(connection.clone()),
             }
         }
+        Ok(Lease {
+            connection,
+            slot: lease_slot,
+        })
     }
 
     /// Stops the upstreams idle for longer than the idle timeout.
@@ -237,8 +296,8 @@ impl Pool {
             keys.iter().filter_map(|k| slots.remove(k)).collect()
         };
         for slot in expired {
-            let live = slot.state.lock().await.live.take();
-            if let Some(live) = live {
+            let connections = slot.state.lock().await.take_all();
+            for live in connections {
                 tracing::info!(subject = %slot.label, pid = live.pid(), "stopping idle upstream");
                 live.close().await;
             }
@@ -265,12 +324,19 @@ impl Pool {
     pub(crate) async fn shutdown(&self) {
         let slots: Vec<Arc<Slot>> = self.slots().drain().map(|(_, s)| s).collect();
         let closes = slots.into_iter().map(|slot| async move {
-            let live = slot.state.lock().await.live.take();
-            if let Some(live) = live {
+            let connections = slot.state.lock().await.take_all();
+            for live in connections {
                 live.close().await;
             }
         });
         futures::future::join_all(closes).await;
+    }
+}
+
+impl SlotState {
+    /// Both connections, taken out of the slot (to stop them).
+    fn take_all(&mut self) -> impl Iterator<Item = Arc<Connection>> + use<> {
+        self.live.take().into_iter().chain(self.stateless.take())
     }
 }
 

@@ -11,15 +11,18 @@ use rmcp::model::{
     ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequest,
     CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
     ElicitResult, Implementation, InputRequest, ListRootsRequest, ListRootsResult,
-    LoggingMessageNotificationParam, ProgressNotificationParam, ResourceUpdatedNotificationParam,
-    ServerPeerInfo, ServerRequest,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProtocolVersion,
+    ResourceUpdatedNotificationParam, ServerPeerInfo, ServerRequest,
 };
 use rmcp::service::{
     InboundStreamOrigin, NotificationContext, OriginatingRequestId, RequestContext, RunningService,
 };
+use rmcp::transport::IntoTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ClientHandler, ErrorData, Peer, RoleClient, ServiceExt};
+use rmcp::{
+    ClientHandler, ClientLifecycleMode, ClientServiceExt, ErrorData, Peer, RoleClient, ServiceExt,
+};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use crate::bearer::{BearerClient, TokenCell};
@@ -30,6 +33,39 @@ use crate::routes::{Caller, NO_CALL, Routes};
 /// Longest stderr line logged as is; the rest of a longer line is dropped.
 const MAX_STDERR_LINE: usize = 4096;
 
+/// Which lifecycle a connection is opened with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Era {
+    /// `initialize` and a session (2025-11-25 and earlier).
+    Session,
+    /// `server/discover` first, and 2026-07-28 when the upstream serves it;
+    /// an upstream that does not gets the `initialize` handshake on the same
+    /// transport (a session-era connection).
+    Stateless,
+}
+
+/// Starts the MCP lifecycle of `era` over `transport`.
+async fn handshake<T, E, A>(
+    client: UpstreamClient,
+    transport: T,
+    era: Era,
+) -> Result<RunningService<RoleClient, UpstreamClient>, rmcp::service::ClientInitializeError>
+where
+    T: IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match era {
+        Era::Session => client.serve(transport).await,
+        Era::Stateless => {
+            let lifecycle = ClientLifecycleMode::Auto {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                legacy_version: None,
+            };
+            client.serve_with_lifecycle(transport, lifecycle).await
+        }
+    }
+}
+
 /// A live upstream connection.
 pub(crate) struct Connection {
     peer: Peer<RoleClient>,
@@ -37,6 +73,9 @@ pub(crate) struct Connection {
     /// Kept to close the connection (and stop the child) on purpose.
     service: tokio::sync::Mutex<Option<RunningService<RoleClient, UpstreamClient>>>,
     info: Option<Arc<ServerPeerInfo>>,
+    /// The upstream speaks 2026-07-28 on this connection: every request
+    /// carries its `_meta`, and calls may end `input_required`.
+    stateless: bool,
     pid: Option<u32>,
     /// The on-behalf-of token the session sends (HTTP upstreams that
     /// exchange the caller's token).
@@ -44,15 +83,17 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Starts the upstream and completes the MCP handshake. `label` names the
-    /// principal in logs (its subject; never a token). `credential`: the
-    /// on-behalf-of token an HTTP session sends as `Authorization`.
+    /// Starts the upstream and completes the MCP handshake of `era`. `label`
+    /// names the principal in logs (its subject; never a token).
+    /// `credential`: the on-behalf-of token an HTTP session sends as
+    /// `Authorization`.
     pub(crate) async fn open(
         upstream: &Upstream,
         label: &str,
         principal: &PrincipalKey,
         http: &reqwest::Client,
         credential: Option<Arc<str>>,
+        era: Era,
     ) -> Result<Self, String> {
         let credential = credential.map(TokenCell::new);
         let routes = Arc::new(Routes::for_principal(principal));
@@ -69,7 +110,7 @@ impl Connection {
                 if let Some(stderr) = stderr {
                     tokio::spawn(log_stderr(stderr, label.to_owned(), pid));
                 }
-                let service = client.serve(transport).await.map_err(|e| {
+                let service = handshake(client, transport, era).await.map_err(|e| {
                     format!(
                         "`{}` did not complete the MCP handshake: {e}",
                         command.display()
@@ -104,7 +145,7 @@ impl Connection {
                 }
                 let config = StreamableHttpClientTransportConfig::with_uri(target.url().as_str())
                     .custom_headers(headers);
-                let handshake = |e: rmcp::service::ClientInitializeError| {
+                let failed = |e: rmcp::service::ClientInitializeError| {
                     format!("{} did not complete the MCP handshake: {e}", target.url())
                 };
                 let service = match &credential {
@@ -114,12 +155,12 @@ impl Connection {
                             token: token.clone(),
                         };
                         let transport = StreamableHttpClientTransport::with_client(bearer, config);
-                        client.serve(transport).await.map_err(handshake)?
+                        handshake(client, transport, era).await.map_err(failed)?
                     }
                     None => {
                         let transport =
                             StreamableHttpClientTransport::with_client(http.clone(), config);
-                        client.serve(transport).await.map_err(handshake)?
+                        handshake(client, transport, era).await.map_err(failed)?
                     }
                 };
                 (service, None)
@@ -127,11 +168,15 @@ impl Connection {
         };
         let peer = service.peer().clone();
         let info = peer.peer_info();
+        let stateless = info
+            .as_ref()
+            .is_some_and(|i| !i.protocol_version.has_initialize());
         Ok(Self {
             peer,
             routes,
             service: tokio::sync::Mutex::new(Some(service)),
             info,
+            stateless,
             pid,
             credential,
         })
@@ -155,6 +200,11 @@ impl Connection {
     /// What the upstream said about itself in the handshake.
     pub(crate) fn info(&self) -> Option<&Arc<ServerPeerInfo>> {
         self.info.as_ref()
+    }
+
+    /// Whether the upstream speaks 2026-07-28 on this connection.
+    pub(crate) fn is_stateless(&self) -> bool {
+        self.stateless
     }
 
     /// The child's process id (stdio upstreams).

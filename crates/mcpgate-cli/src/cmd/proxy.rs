@@ -10,8 +10,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 use mcpgate::auth::http::ProtectedEndpoint;
 use mcpgate::auth::policy::PolicySet;
-use mcpgate::{Env, ProtectedResource};
-use mcpgate_gateway::{Gateway, GatewayConfig, HttpUpstream, Isolation, StdioCommand, Upstream};
+use mcpgate::{Env, ProtectedResource, RateLimit};
+use mcpgate_gateway::{
+    Gateway, GatewayConfig, HttpUpstream, Isolation, StdioCommand, Upstream, UpstreamProtocol,
+};
 use tokio::net::TcpListener;
 
 use super::proxy_config;
@@ -37,6 +39,10 @@ pub(crate) struct UpstreamArgs {
     /// Seconds a forwarded request may take before it is cancelled [default: 60].
     #[arg(long, value_name = "SECS")]
     call_timeout: Option<u64>,
+    /// What the gateway speaks to the upstream for MCP 2026-07-28 callers: `auto` uses
+    /// 2026-07-28 when the upstream serves it; `session` always bridges over a session [default: auto].
+    #[arg(long, value_name = "PROTOCOL")]
+    upstream_protocol: Option<ProtocolArg>,
     /// The stdio MCP server to protect: a program and its arguments, after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -56,6 +62,7 @@ impl UpstreamArgs {
             || self.max_children.is_some()
             || self.idle_timeout.is_some()
             || self.call_timeout.is_some()
+            || self.upstream_protocol.is_some()
     }
 
     pub(crate) fn to_config(&self) -> anyhow::Result<GatewayConfig> {
@@ -103,7 +110,28 @@ impl UpstreamArgs {
         if let Some(v) = self.call_timeout {
             config = config.call_timeout(seconds("--call-timeout", v)?);
         }
+        if let Some(protocol) = self.upstream_protocol {
+            config = config.upstream_protocol(protocol.into());
+        }
         Ok(config)
+    }
+}
+
+/// `--upstream-protocol`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ProtocolArg {
+    /// 2026-07-28 to an upstream that serves it, else a bridged session.
+    Auto,
+    /// Always a session, bridged for 2026-07-28 callers.
+    Session,
+}
+
+impl From<ProtocolArg> for UpstreamProtocol {
+    fn from(arg: ProtocolArg) -> Self {
+        match arg {
+            ProtocolArg::Auto => UpstreamProtocol::Auto,
+            ProtocolArg::Session => UpstreamProtocol::Session,
+        }
     }
 }
 
@@ -127,6 +155,9 @@ pub(crate) struct ProxyArgs {
     /// Address of the admin server with Prometheus metrics at /metrics (off by default), e.g. 127.0.0.1:9100.
     #[arg(long, value_name = "ADDR")]
     admin_listen: Option<SocketAddr>,
+    /// Requests per second each principal may send, also its burst [default: 50 per second, bursts of 100].
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<u32>,
 }
 
 /// Auth from the environment and `./.env`, as the seed example reads it.
@@ -225,6 +256,12 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         }
     };
     let mut endpoint = ProtectedEndpoint::new(protection);
+    if let Some(n) = args.rate_limit {
+        if n == 0 {
+            bail!("--rate-limit must be at least 1 request per second");
+        }
+        endpoint = endpoint.principal_rate_limit(RateLimit::per_second(n).burst(n));
+    }
     for origin in origins {
         endpoint = endpoint.allow_origin(origin);
     }

@@ -22,6 +22,7 @@
 //! url = "http://127.0.0.1:9000/mcp"
 //! shared = true
 //! headers_from_env = { "X-Api-Key" = "SEARCH_API_KEY" }
+//! protocol = "session"                 # default "auto": 2026-07-28 if it serves it
 //!
 //! [upstreams.crm]                      # per-principal sessions told who calls
 //! url = "http://127.0.0.1:9100/mcp"
@@ -68,6 +69,7 @@ use mcpgate::auth::policy::{PolicyConfig, PolicySet, PolicySetConfig};
 use mcpgate::providers::ProviderConfig;
 use mcpgate_gateway::{
     GatewayConfig, HttpUpstream, Identity, Isolation, StdioCommand, TokenExchange, Upstream,
+    UpstreamProtocol,
 };
 use serde::Deserialize;
 
@@ -121,10 +123,20 @@ struct UpstreamEntry {
     /// One upstream for every caller instead of one per principal.
     #[serde(default)]
     shared: bool,
+    /// What the gateway speaks to the upstream for 2026-07-28 callers.
+    protocol: Option<ProtocolKey>,
     max_children: Option<usize>,
     idle_timeout_secs: Option<u64>,
     call_timeout_secs: Option<u64>,
     connect_timeout_secs: Option<u64>,
+}
+
+/// `protocol = "auto" | "session"`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ProtocolKey {
+    Auto,
+    Session,
 }
 
 /// `[upstreams.NAME.on_behalf_of]`: where and as whom the gateway exchanges
@@ -353,6 +365,12 @@ impl UpstreamEntry {
         if let Some(v) = self.connect_timeout_secs {
             config = config.connect_timeout(seconds("connect_timeout_secs", v)?);
         }
+        if let Some(protocol) = self.protocol {
+            config = config.upstream_protocol(match protocol {
+                ProtocolKey::Auto => UpstreamProtocol::Auto,
+                ProtocolKey::Session => UpstreamProtocol::Session,
+            });
+        }
         Ok(config)
     }
 }
@@ -360,6 +378,15 @@ impl UpstreamEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_takes_auto_or_session_and_names_the_key_otherwise() {
+        assert!(load_str("[upstream]\ncommand = [\"x\"]\nprotocol = \"session\"\n").is_ok());
+        assert!(load_str("[upstream]\ncommand = [\"x\"]\nprotocol = \"auto\"\n").is_ok());
+        let e = load_str("[upstream]\ncommand = [\"x\"]\nprotocol = \"stateless\"\n").unwrap_err();
+        let e = format!("{e:#}");
+        assert!(e.contains("protocol") && e.contains("stateless"), "{e}");
+    }
 
     fn load_str(text: &str) -> anyhow::Result<Loaded> {
         let dir = std::env::temp_dir().join(format!("mcpgate-proxy-config-{}", std::process::id()));

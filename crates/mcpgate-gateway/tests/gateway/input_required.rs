@@ -1,5 +1,6 @@
 //! A 2026-07-28 caller in front of a session-era stdio upstream that asks for
-//! sampling mid-call: the gateway answers with an `input_required` result
+//! sampling mid-call (the fixture serves 2026-07-28 too, so the gateway is
+//! told to speak only the session era to it, `UpstreamProtocol::Session`): the gateway answers with an `input_required` result
 //! (the upstream's request, a `requestState` handle), and the retry with the
 //! caller's response completes the parked upstream call. The handle is the
 //! caller's alone. A request for a capability the caller did not declare is
@@ -10,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use mcpgate_gateway::GatewayConfig;
+use mcpgate_gateway::{GatewayConfig, UpstreamProtocol};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig,
     CreateMessageRequestParams, CreateMessageResult, Implementation, InputRequest, ListRootsResult,
@@ -23,7 +24,12 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientHandler, ErrorData, ServiceExt};
 
-use crate::support::{Running, call_text, guard, stdio_upstream, text_of};
+use crate::support::{Running, call_text, guard, raw_call, stdio_upstream, text_of};
+
+/// The stdio fixture, bridged over a session.
+fn bridged() -> GatewayConfig {
+    GatewayConfig::new(stdio_upstream()).upstream_protocol(UpstreamProtocol::Session)
+}
 
 /// A client that can sample; its "model" answers with its own name.
 #[derive(Clone)]
@@ -110,7 +116,7 @@ fn retry(key: &str, state: &str, model: &str) -> CallToolRequestParams {
 
 #[tokio::test]
 async fn sampling_becomes_an_input_required_round_and_the_retry_completes_the_call() {
-    let gw = Running::start(GatewayConfig::new(stdio_upstream())).await;
+    let gw = Running::start(bridged()).await;
     let alice = client(&gw, "alice", "alice's model").await;
 
     let (key, state) = first_round(&alice).await;
@@ -140,7 +146,7 @@ async fn sampling_becomes_an_input_required_round_and_the_retry_completes_the_ca
 
 #[tokio::test]
 async fn a_request_state_resumes_only_its_own_callers_call() {
-    let gw = Running::start(GatewayConfig::new(stdio_upstream())).await;
+    let gw = Running::start(bridged()).await;
     let alice = client(&gw, "alice", "alice's model").await;
     let bob = client(&gw, "bob", "bob's model").await;
 
@@ -183,62 +189,9 @@ async fn a_request_state_resumes_only_its_own_callers_call() {
     gw.stop().await;
 }
 
-/// A 2026-07-28 `tools/call` of `tool` as raw HTTP, declaring `capabilities`
-/// in `_meta` (and optionally retrying with `inputResponses` and
-/// `requestState`): the status and the JSON-RPC message.
-async fn raw_call(
-    gw: &Running,
-    subject: &str,
-    tool: &str,
-    capabilities: serde_json::Value,
-    retry: Option<(serde_json::Value, &str)>,
-) -> (reqwest::StatusCode, serde_json::Value) {
-    let version = ProtocolVersion::V_2026_07_28.to_string();
-    let mut params = serde_json::json!({
-        "name": tool,
-        "arguments": {},
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": version,
-            "io.modelcontextprotocol/clientInfo": {"name": "input-required-test", "version": "1"},
-            "io.modelcontextprotocol/clientCapabilities": capabilities,
-        },
-    });
-    if let Some((responses, state)) = retry {
-        params["inputResponses"] = responses;
-        params["requestState"] = serde_json::json!(state);
-    }
-    let response = guard(
-        "raw tools/call",
-        reqwest::Client::new()
-            .post(gw.mcp_url.as_str())
-            .bearer_auth(gw.token(subject))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", version.as_str())
-            .header("mcp-method", "tools/call")
-            .header("mcp-name", tool)
-            .json(&serde_json::json!({
-                "jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params,
-            }))
-            .send(),
-    )
-    .await
-    .unwrap();
-    let status = response.status();
-    let body = guard("raw tools/call body", response.text()).await.unwrap();
-    // A JSON body, or an event stream whose last data line is the answer.
-    let json = body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .unwrap_or(body.as_str());
-    let message = serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
-    (status, message)
-}
-
 #[tokio::test]
 async fn an_upstream_request_the_caller_did_not_declare_is_error_32021_with_http_400() {
-    let gw = Running::start(GatewayConfig::new(stdio_upstream())).await;
+    let gw = Running::start(bridged()).await;
 
     // Sampling asked of a caller that declared only elicitation.
     let (status, message) = raw_call(
@@ -294,7 +247,7 @@ async fn an_upstream_request_the_caller_did_not_declare_is_error_32021_with_http
 
 #[tokio::test]
 async fn roots_list_becomes_an_input_request_for_a_2026_caller() {
-    let gw = Running::start(GatewayConfig::new(stdio_upstream())).await;
+    let gw = Running::start(bridged()).await;
     let (status, message) = raw_call(
         &gw,
         "alice",
@@ -353,7 +306,7 @@ impl ClientHandler for Rooted {
 
 #[tokio::test]
 async fn roots_list_reaches_a_session_callers_client_only_if_it_declared_roots() {
-    let gw = Running::start(GatewayConfig::new(stdio_upstream())).await;
+    let gw = Running::start(bridged()).await;
     let config = StreamableHttpClientTransportConfig::with_uri(gw.mcp_url.as_str())
         .auth_header(gw.token("bob"));
     let bob = guard(

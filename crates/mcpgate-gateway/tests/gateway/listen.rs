@@ -1,9 +1,11 @@
 //! 2026-07-28 `subscriptions/listen` through the gateway: the stream is
-//! acknowledged, and an upstream's `notifications/tools/list_changed` (sent
-//! to the gateway's session with it) reaches the caller's open stream.
+//! acknowledged, and an upstream's `notifications/tools/list_changed`
+//! reaches the caller's open stream — from an upstream served in 2026-07-28
+//! through the gateway's own `subscriptions/listen` there, and from one
+//! bridged over a session through the notifications on that session.
 
 use mcpgate::McpServer;
-use mcpgate_gateway::{GatewayConfig, HttpUpstream, Upstream};
+use mcpgate_gateway::{GatewayConfig, HttpUpstream, Upstream, UpstreamProtocol};
 use rmcp::model::{CallToolRequestParams, ProtocolVersion, ServerNotification, SubscriptionFilter};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -44,10 +46,20 @@ async fn upstream() -> String {
 }
 
 #[tokio::test]
-async fn a_2026_listen_stream_gets_the_upstreams_list_changes() {
+async fn a_2026_listen_stream_gets_a_2026_upstreams_list_changes() {
+    list_changes_reach_the_stream(UpstreamProtocol::Auto).await;
+}
+
+#[tokio::test]
+async fn a_2026_listen_stream_gets_a_bridged_upstreams_list_changes() {
+    list_changes_reach_the_stream(UpstreamProtocol::Session).await;
+}
+
+async fn list_changes_reach_the_stream(protocol: UpstreamProtocol) {
     let config = GatewayConfig::new(Upstream::Http(
         HttpUpstream::new(&upstream().await).unwrap(),
-    ));
+    ))
+    .upstream_protocol(protocol);
     let gw = Running::start(config).await;
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(gw.mcp_url.as_str())

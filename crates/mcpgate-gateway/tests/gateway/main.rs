@@ -13,6 +13,7 @@ mod on_behalf_of;
 mod operations;
 mod policies;
 mod sampling;
+mod stateless_upstream;
 mod stdio;
 mod subscriptions;
 mod support;

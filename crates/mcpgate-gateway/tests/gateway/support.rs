@@ -13,7 +13,7 @@ use mcpgate_dev_as::{
 };
 use mcpgate_gateway::{Gateway, GatewayConfig, GatewayMonitor, StdioCommand, Upstream};
 use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -178,4 +178,57 @@ pub(crate) fn text_of(result: &CallToolResult) -> String {
         .filter_map(|c| c.as_text().map(|t| t.text.clone()))
         .collect::<Vec<_>>()
         .join("")
+}
+
+/// A 2026-07-28 `tools/call` of `tool` as raw HTTP, declaring `capabilities`
+/// in `_meta` (and optionally retrying with `inputResponses` and
+/// `requestState`): the status and the JSON-RPC message.
+pub(crate) async fn raw_call(
+    gw: &Running,
+    subject: &str,
+    tool: &str,
+    capabilities: serde_json::Value,
+    retry: Option<(serde_json::Value, &str)>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let version = ProtocolVersion::V_2026_07_28.to_string();
+    let mut params = serde_json::json!({
+        "name": tool,
+        "arguments": {},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": version,
+            "io.modelcontextprotocol/clientInfo": {"name": "input-required-test", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": capabilities,
+        },
+    });
+    if let Some((responses, state)) = retry {
+        params["inputResponses"] = responses;
+        params["requestState"] = serde_json::json!(state);
+    }
+    let response = guard(
+        "raw tools/call",
+        reqwest::Client::new()
+            .post(gw.mcp_url.as_str())
+            .bearer_auth(gw.token(subject))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", version.as_str())
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", tool)
+            .json(&serde_json::json!({
+                "jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params,
+            }))
+            .send(),
+    )
+    .await
+    .unwrap();
+    let status = response.status();
+    let body = guard("raw tools/call body", response.text()).await.unwrap();
+    // A JSON body, or an event stream whose last data line is the answer.
+    let json = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or(body.as_str());
+    let message = serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    (status, message)
 }
