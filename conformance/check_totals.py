@@ -1,6 +1,6 @@
 """Compares one run of the MCP conformance suite with a committed expected file.
 
-    python3 check_totals.py EXPECTED RESULTS_DIR SUITE_OUTPUT [--write] [--known-failures]
+    python3 check_totals.py EXPECTED RESULTS_DIR SUITE_OUTPUT [--write]
 
 RESULTS_DIR is the suite's `--output-dir`: one `<prefix>-<scenario>-<time>/checks.json`
 per scenario run (prefix `server` or `authorization-server`). SUITE_OUTPUT is
@@ -29,15 +29,6 @@ upstream, recorded in EXPECTED so that a change shows in the log and in the
 diff of the next regeneration.
 
 With --write, (re)writes EXPECTED from this run instead and exits 0.
-
-Known failures (--known-failures; only the gateway's 2026-07-28 run uses it,
-for gaps written up in its expected file). A scored FAILURE whose scenario and
-check name are listed in EXPECTED as `known-failure SCENARIO CHECK` lines does
-not fail the run; any other failure still does, and so does a listed one that
-no longer fails (so a fix shows, and the line is removed with it). The failed
-total is compared as always. Without the flag such lines are an error: the
-direct runs never tolerate a failure. With --write and the flag, the current
-failures are written as `known-failure` lines.
 """
 
 from __future__ import annotations
@@ -126,7 +117,6 @@ def read_expected(path: Path):
     totals: dict[str, int] = {}
     scored: dict[str, tuple[int, int]] = {}
     unscored: dict[str, tuple[int, int]] = {}
-    known: set[tuple[str, str]] = set()
     for number, raw in enumerate(path.read_text().splitlines(), 1):
         line = raw.split("#", 1)[0].split()
         if not line:
@@ -136,8 +126,6 @@ def read_expected(path: Path):
                 scored[line[1]] = (int(line[2]), int(line[4]) if len(line) == 5 else 0)
             elif line[0] == "not-scored" and len(line) == 4:
                 unscored[line[1]] = (int(line[2]), int(line[3]))
-            elif line[0] == "known-failure" and len(line) == 3:
-                known.add((line[1], line[2]))
             elif line[0] in TOTALS and len(line) == 2:
                 totals[line[0]] = int(line[1])
             else:
@@ -147,22 +135,11 @@ def read_expected(path: Path):
     missing = [k for k in TOTALS if k not in totals]
     if missing:
         raise SystemExit(f"{path}: no line for {', '.join(missing)}")
-    return totals, scored, unscored, known
-
-
-def failed_checks(results: Path) -> set[tuple[str, str]]:
-    """(scenario, check name) of every FAILURE check."""
-    failed = set()
-    for checks_file in results.rglob("checks.json"):
-        name = scenario_name(checks_file.parent.relative_to(results).as_posix())
-        for check in json.loads(checks_file.read_text()):
-            if check.get("status") == "FAILURE":
-                failed.add((name, str(check.get("name"))))
-    return failed
+    return totals, scored, unscored
 
 
 def render(
-    what: str, actual: dict[str, int], per_scenario, findings, reasons: dict[str, str], known=frozenset()
+    what: str, actual: dict[str, int], per_scenario, findings, reasons: dict[str, str]
 ) -> str:
     lines = [HEADER.format(what=what)]
     lines += [f"{k} {actual[k]}" for k in TOTALS]
@@ -179,16 +156,12 @@ def render(
         for name, c in sorted(per_scenario.items()):
             if name in reasons:
                 lines.append(f"not-scored {name} {c['SUCCESS']} {c['FAILURE']}  # {reasons[name]}")
-    if known:
-        lines += ["", "# known failures (scored checks that fail through the gateway; see the comment above)"]
-        lines += [f"known-failure {scenario} {check}" for scenario, check in sorted(known)]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
-    args = [a for a in sys.argv[1:] if a not in ("--write", "--known-failures")]
+    args = [a for a in sys.argv[1:] if a != "--write"]
     write = "--write" in sys.argv[1:]
-    allow_known = "--known-failures" in sys.argv[1:]
     if len(args) != 3:
         raise SystemExit(__doc__)
     expected_path, results, output = Path(args[0]), Path(args[1]), Path(args[2])
@@ -235,38 +208,26 @@ def main() -> int:
     elif int(announced[0]) != len(per_scenario):
         problems.append(f"the suite announced {announced[0]} scenarios but wrote results for {len(per_scenario)}")
 
-    failed_now = {(s, c) for s, c in failed_checks(results) if s not in reasons}
-    if write:
-        known = failed_now if allow_known else set()
-    else:
-        known = read_expected(expected_path)[3]
-        if known and not allow_known:
-            problems.append(f"{expected_path.name} lists known failures, but this run does not allow them")
-            known = set()
     for name, counts in sorted(per_scenario.items()):
         if name not in reasons and counts["FAILURE"]:
-            unknown = [c for s, c in failed_now if s == name and (s, c) not in known]
-            if unknown or not allow_known:
-                problems.append(f"scored scenario {name} failed:")
-                problems += [f"    {note}" for note in findings[name] if note.startswith("FAILURE")]
-    for scenario, check in sorted(known - failed_now):
-        problems.append(f"known failure {scenario} {check} no longer fails: remove it from {expected_path.name}")
+            problems.append(f"scored scenario {name} failed:")
+            problems += [f"    {note}" for note in findings[name] if note.startswith("FAILURE")]
 
     if write:
         what = re.search(r"^Running (.*) against (\S+)", text, re.M)
-        # `## ` lines are hand-written notes (the gateway file's explanation
-        # of its differences); a regeneration keeps them at the top.
+        # `## ` lines are hand-written notes; a regeneration keeps them at
+        # the top.
         kept = []
         if expected_path.exists():
             kept = [line for line in expected_path.read_text().splitlines() if line.startswith("## ")]
-        body = render(what.group(1) if what else "?", actual, per_scenario, findings, reasons, known)
+        body = render(what.group(1) if what else "?", actual, per_scenario, findings, reasons)
         expected_path.write_text("".join(f"{line}\n" for line in kept) + body)
         print(f"wrote {expected_path}")
         for p in problems:
             print(f"  note: {p}")
         return 0
 
-    expected_totals, expected_scored, expected_unscored, _ = read_expected(expected_path)
+    expected_totals, expected_scored, expected_unscored = read_expected(expected_path)
     for key in TOTALS:
         if actual[key] != expected_totals[key]:
             problems.append(f"{key}: expected {expected_totals[key]}, got {actual[key]}")

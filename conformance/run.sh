@@ -18,13 +18,9 @@
 # The fixture (crates/conformance-server) is written with mcpgate's public API.
 # Each run's per-check results are compared with a committed file by
 # check_totals.py: expected-2026-07-28.txt, expected-2025-11-25.txt,
-# expected-authorization.txt. The gateway's 2025-11-25 run is compared with the
-# direct run's file, expected-2025-11-25.txt itself: through the gateway the
-# fixture scores exactly the same. Its 2026-07-28 run has a file of its own,
-# expected-gateway-2026-07-28.txt, whose `## ` notes explain each difference
-# from the direct run and whose `known-failure` lines pin the checks that fail
-# through the gateway today (check_totals.py --known-failures: any other
-# failure, or a known one that starts passing, fails the run). The script fails (after running all three, so
+# expected-authorization.txt. The gateway's runs are compared with the direct
+# runs' files themselves: through the gateway the fixture must score exactly
+# the same, check for check. The script fails (after running all of them, so
 # one log shows everything) when
 #   - a SCORED scenario has a failed check (the suite's own exit code says the
 #     same for the server runs; check_totals.py checks it from checks.json), or
@@ -88,12 +84,12 @@ failed=()
 # check NAME EXPECTED RESULTS OUTPUT STATUS: the per-scenario summary, then the
 # comparison with the expected file.
 check() {
-  local name=$1 expected=$2 results=$3 output=$4 status=$5 known=${6:-}
+  local name=$1 expected=$2 results=$3 output=$4 status=$5
   sed -n '/=== SUMMARY ===/,$p' "$output"
-  if ! python3 "$here/check_totals.py" "$expected" "$results" "$output" ${write[@]+"${write[@]}"} $known; then
+  if ! python3 "$here/check_totals.py" "$expected" "$results" "$output" ${write[@]+"${write[@]}"}; then
     echo "conformance ($name): results differ from $expected; per-scenario results in $results, output in $output" >&2
     failed+=("$name")
-  elif [ "$status" -ne 0 ] && [ ${#write[@]} -eq 0 ] && [ -z "$known" ]; then
+  elif [ "$status" -ne 0 ] && [ ${#write[@]} -eq 0 ]; then
     echo "conformance ($name): the suite exited with $status; output in $output" >&2
     failed+=("$name")
   fi
@@ -127,10 +123,10 @@ server_run() {
 server_run 2026-07-28
 server_run 2025-11-25
 
-# The fixture over stdio behind the gateway. In write mode the 2025-11-25 run
-# is checked, not written: its expected file is the direct run's.
+# The fixture over stdio behind the gateway, compared with the direct run's
+# expected file (in write mode: checked, never written).
 gateway_run() {
-  local revision=$1 expected=$2 known=${3:-} dir="$work/gateway-$1" status=0
+  local revision=$1 dir="$work/gateway-$1" status=0
   echo "-- conformance server --requirements $revision (through the gateway, fixture over stdio)"
   node "$here/gateway.mjs" "$bindir/mcpgate" "$bindir/conformance-server" "$revision" \
     "$dir/results" "$dir/output.txt" || status=$?
@@ -138,17 +134,13 @@ gateway_run() {
     failed+=("gateway $revision")
     return
   fi
-  if [ "$expected" = "$here/expected-$revision.txt" ] && [ ${#write[@]} -gt 0 ]; then
-    local saved=("${write[@]}")
-    write=()
-    check "gateway $revision" "$expected" "$dir/results" "$dir/output.txt" "$status" $known
-    write=("${saved[@]}")
-  else
-    check "gateway $revision" "$expected" "$dir/results" "$dir/output.txt" "$status" $known
-  fi
+  local saved=(${write[@]+"${write[@]}"})
+  write=()
+  check "gateway $revision" "$here/expected-$revision.txt" "$dir/results" "$dir/output.txt" "$status"
+  write=(${saved[@]+"${saved[@]}"})
 }
-gateway_run 2026-07-28 "$here/expected-gateway-2026-07-28.txt" --known-failures
-gateway_run 2025-11-25 "$here/expected-2025-11-25.txt"
+gateway_run 2026-07-28
+gateway_run 2025-11-25
 
 echo "-- conformance authorization (mcpgate dev's authorization server)"
 status=0
