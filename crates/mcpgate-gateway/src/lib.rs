@@ -29,13 +29,20 @@
 //! principal or shared: cap, idle reaping, restart backoff), `upstream` (a
 //! connection and the client handler relaying the upstream's messages),
 //! `routes` (which caller those messages belong to), `mrtr` (input rounds
-//! for 2026-07-28 callers), `metrics`, `mount` (names of
+//! for 2026-07-28 callers of a session-era upstream), `sealed_state` (a
+//! 2026-07-28 upstream's `requestState` bound to its caller), `metrics`, `mount` (names of
 //! several upstreams), `policy` (lists filtered by per-item policies),
 //! `exchange` (on-behalf-of tokens: RFC 8693 exchange, cache, single
 //! flight) and `bearer` (the upstream session's HTTP client sending them),
 //! `forward` (the rmcp server handler), `capacity`
 //! (`503` beyond the cap), `health` (`/healthz`, `/readyz`), `sessions` and
 //! `app` (the HTTP surface).
+//!
+//! A 2026-07-28 caller's requests go to the upstream in 2026-07-28 when it
+//! serves the revision ([`UpstreamProtocol::Auto`], a second connection per
+//! principal), carrying the caller's own declared capabilities; the
+//! upstream's `input_required` rounds reach the caller unchanged, their
+//! `requestState` sealed to it. Otherwise the gateway bridges:
 //!
 //! Relayed to session-era clients: `list_changed` notifications (to the
 //! sessions that used the upstream) and resource subscriptions
