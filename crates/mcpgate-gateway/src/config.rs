@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::error::GatewayError;
 use crate::exchange::TokenExchange;
 
-/// Default cap on live upstream connections (stdio children or HTTP sessions).
+/// Default cap on principals with live upstream connections (stdio children or HTTP sessions).
 pub const DEFAULT_MAX_CHILDREN: usize = 64;
 /// Default idle time after which a principal's upstream is shut down.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -281,7 +281,9 @@ impl GatewayConfig {
         self
     }
 
-    /// Cap on live upstreams; a new principal beyond it gets `503` with
+    /// Cap on principals with live upstreams (each has up to two
+    /// connections: session-era and 2026-07-28, see [`UpstreamProtocol`]);
+    /// a new principal beyond it gets `503` with
     /// `Retry-After` (default [`DEFAULT_MAX_CHILDREN`]).
     pub fn max_children(mut self, max: usize) -> Self {
         self.max_children = max;

@@ -18,8 +18,10 @@
 //!   is read from the answer's status and `WWW-Authenticate` error code.
 //! - `mcpgate_gateway_upstream_request_duration_seconds`: time from sending a
 //!   request to the upstream to its answer (histogram).
-//! - `mcpgate_gateway_live_upstreams{upstream}`: live stdio children or HTTP
-//!   sessions, per mounted upstream (`""` for a single unnamed one).
+//! - `mcpgate_gateway_live_upstreams{upstream}`: principals (or the one
+//!   shared upstream) holding upstream connections, per mounted upstream
+//!   (`""` for a single unnamed one); each holds a session-era connection, a
+//!   2026-07-28 one, or both (see `pool`).
 //! - `mcpgate_gateway_parked_calls`: calls of 2026-07-28 clients waiting for
 //!   their input between rounds (see `mrtr`).
 
@@ -210,7 +212,7 @@ impl Metrics {
             "mcpgate_gateway_upstream_request_duration_seconds_count {}",
             load(&self.latency_count)
         );
-        out.push_str("# HELP mcpgate_gateway_live_upstreams Live upstream connections (stdio children or HTTP sessions), per mounted upstream.\n");
+        out.push_str("# HELP mcpgate_gateway_live_upstreams Principals holding upstream connections (stdio children or HTTP sessions; up to two each, one per protocol era), per mounted upstream.\n");
         out.push_str("# TYPE mcpgate_gateway_live_upstreams gauge\n");
         for mount in &shared.mounts {
             let name = escape_label(mount.ns.name().unwrap_or(""));

@@ -30,7 +30,7 @@ pub(crate) struct UpstreamArgs {
     /// One upstream for every caller, instead of one per principal (issuer, subject, client id).
     #[arg(long)]
     shared: bool,
-    /// Most upstreams (stdio children or HTTP sessions) at once; a new principal beyond it gets 503 [default: 64].
+    /// Most principals with upstreams (stdio children or HTTP sessions; two when one uses both protocol eras) at once; a new principal beyond it gets 503 [default: 64].
     #[arg(long, value_name = "N")]
     max_children: Option<usize>,
     /// Seconds after which an unused upstream is stopped [default: 600].
