@@ -817,7 +817,8 @@ impl ServerHandler for Forwarder {
     /// its notifications relayed; from a session-era upstream, by
     /// registering the stream on the caller's session-era connection
     /// (started if needed, as a call would), whose upstream announces list
-    /// changes on the session. A connection stopped meanwhile (idle,
+    /// changes on the session. The caller's stream ends when an upstream's
+    /// does (see below); a session-era connection stopped meanwhile (idle,
     /// crashed) takes the registration with it: its replacement starts
     /// without this stream.
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
@@ -825,6 +826,7 @@ impl ServerHandler for Forwarder {
         let token = caller(&context);
         let mut registered: Vec<(Arc<Routes>, u64)> = Vec::new();
         let mut relays = Vec::new();
+        let mut upstream_gone = false;
         for (index, mount) in self.shared.mounts.iter().enumerate() {
             let upstream = mount.ns.name().unwrap_or("");
             let key = PrincipalKey::for_caller(mount.config.isolation, token.as_deref());
@@ -854,7 +856,15 @@ impl ServerHandler for Forwarder {
                         subscription.sink().clone(),
                         lease,
                     )),
-                    Err(e) => tracing::warn!(upstream, "subscriptions/listen upstream: {e}"),
+                    // The upstream refuses: it has no list changes to give.
+                    Err(ServiceError::McpError(e)) => {
+                        tracing::warn!(upstream, "subscriptions/listen upstream: {}", e.message);
+                    }
+                    // It exited or closed: as if its stream had ended.
+                    Err(e) => {
+                        tracing::warn!(upstream, "subscriptions/listen upstream: {e}");
+                        upstream_gone = true;
+                    }
                 }
             } else {
                 let routes = connection.routes();
@@ -864,11 +874,21 @@ impl ServerHandler for Forwarder {
                 ));
             }
         }
-        // A relay ends with its upstream stream; the caller's stream lasts
-        // until the caller ends it.
-        let relays = futures::future::join_all(relays);
+        // When an upstream's stream ends (the upstream ended it, exited or
+        // crashed), so does the caller's, gracefully: the caller listens
+        // again and gets a fresh upstream stream, instead of an open stream
+        // that would never carry anything again.
+        let any_relay_ended = async {
+            if upstream_gone {
+                return;
+            }
+            if relays.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            futures::future::select_all(relays.into_iter().map(Box::pin)).await;
+        };
         tokio::select! {
-            _ = relays => subscription.cancelled().await,
+            () = any_relay_ended => {}
             () = subscription.cancelled() => {}
         }
         for (routes, id) in registered {

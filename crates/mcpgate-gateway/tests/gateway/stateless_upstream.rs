@@ -9,7 +9,7 @@
 use mcpgate_gateway::{GatewayConfig, UpstreamProtocol};
 use serde_json::json;
 
-use crate::support::{Running, call_text, raw_call, stdio_upstream};
+use crate::support::{Running, call_text, guard, raw_call, stdio_upstream};
 
 const SAMPLING_AND_ROOTS: fn() -> serde_json::Value = || json!({"sampling": {}, "roots": {}});
 
@@ -168,5 +168,54 @@ async fn the_upstream_sees_each_callers_own_capabilities() {
         message["result"]["content"][0]["text"], "sampling,elicitation,roots",
         "{message}"
     );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_listen_stream_ends_when_its_upstream_exits_and_can_be_opened_again() {
+    use rmcp::model::{CallToolRequestParams, ProtocolVersion, SubscriptionFilter};
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let gw = Running::start(GatewayConfig::new(stdio_upstream())).await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(gw.mcp_url.as_str())
+            .auth_header(gw.token("alice")),
+    );
+    let client = guard(
+        "connect (2026-07-28)",
+        ().serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let filter = || SubscriptionFilter::builder().tools_list_changed().build();
+    let mut stream = guard("subscriptions/listen", client.listen(filter()))
+        .await
+        .expect("acknowledged");
+
+    // The upstream child (alice's 2026-07-28 one) exits mid-call.
+    let crashed = guard(
+        "crash",
+        client.call_tool(CallToolRequestParams::new("crash")),
+    )
+    .await;
+    assert!(crashed.is_err(), "{crashed:?}");
+    let ended = guard("the stream's end", stream.next()).await;
+    assert!(
+        matches!(ended, Ok(None)),
+        "the caller's stream ends with its upstream's: {ended:?}"
+    );
+
+    // Listening again starts a new upstream and a new stream.
+    let again = guard("subscriptions/listen again", client.listen(filter())).await;
+    assert!(again.is_ok(), "{again:?}");
+    drop(again);
+    client.cancel().await.ok();
     gw.stop().await;
 }
