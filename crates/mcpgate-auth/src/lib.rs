@@ -68,6 +68,7 @@ pub mod jwks;
 pub mod policy;
 mod protection;
 pub mod providers;
+mod resource_description;
 mod token_cache;
 pub mod types;
 mod verifier_set;

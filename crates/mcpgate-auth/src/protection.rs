@@ -11,6 +11,7 @@ use crate::bearer::bearer_token;
 use crate::claims::AccessToken;
 use crate::config::ConfigError;
 use crate::error::AuthError;
+use crate::resource_description::ResourceDescription;
 use crate::types::{BearerToken, McpUrl, ScopeSet};
 use crate::verifier_set::{OpaqueTokenVerifier, VerifierSet, VerifierSetError};
 use crate::verify::JwtVerifier;
@@ -173,10 +174,12 @@ impl ProtectedResource {
             jwt: self.verifiers.jwt().to_vec(),
             opaque: self.verifiers.opaque().cloned(),
             authorization_servers: self.authorization_servers.clone(),
-            scopes_supported: Some(self.scopes_supported.iter().map(str::to_owned).collect()),
-            required_scopes: self.required_scopes.iter().map(str::to_owned).collect(),
-            resource_name: self.resource_name.clone(),
-            resource_documentation: self.resource_documentation.clone(),
+            description: ResourceDescription {
+                required_scopes: self.required_scopes.iter().map(str::to_owned).collect(),
+                scopes_supported: Some(self.scopes_supported.iter().map(str::to_owned).collect()),
+                name: self.resource_name.clone(),
+                documentation: self.resource_documentation.clone(),
+            },
             upstream_metadata_url: self.upstream_metadata_url.clone(),
         }
     }
@@ -212,24 +215,26 @@ pub struct ProtectedResourceBuilder {
     jwt: Vec<JwtVerifier>,
     opaque: Option<Arc<dyn OpaqueTokenVerifier>>,
     authorization_servers: Vec<String>,
-    scopes_supported: Option<Vec<String>>,
-    required_scopes: Vec<String>,
-    resource_name: Option<String>,
-    resource_documentation: Option<String>,
+    description: ResourceDescription,
     upstream_metadata_url: Option<String>,
 }
 
 impl ProtectedResourceBuilder {
+    crate::resource_description::setters!(description);
+
+    /// Every description setting at once (the providers' builders).
+    pub(crate) fn description(mut self, description: ResourceDescription) -> Self {
+        self.description = description;
+        self
+    }
+
     fn empty(resource: McpUrl) -> Self {
         Self {
             resource,
             jwt: Vec::new(),
             opaque: None,
             authorization_servers: Vec::new(),
-            scopes_supported: None,
-            required_scopes: Vec::new(),
-            resource_name: None,
-            resource_documentation: None,
+            description: ResourceDescription::default(),
             upstream_metadata_url: None,
         }
     }
@@ -267,38 +272,6 @@ impl ProtectedResourceBuilder {
         self
     }
 
-    /// Scopes every request must carry (403 `insufficient_scope` otherwise).
-    pub fn required_scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.required_scopes = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Scopes advertised as `scopes_supported` (default: the required scopes).
-    pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes_supported = Some(scopes.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Human-readable name published as `resource_name`.
-    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
-        self.resource_name = Some(name.into());
-        self
-    }
-
-    /// Documentation URL published as `resource_documentation`.
-    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
-        self.resource_documentation = Some(url.into());
-        self
-    }
-
     /// Forwards this RFC 8414 document at `/.well-known/oauth-authorization-server`
     /// for clients that predate RFC 9728.
     pub fn forward_authorization_server_metadata(mut self, url: impl Into<String>) -> Self {
@@ -325,9 +298,9 @@ impl ProtectedResourceBuilder {
                 }
             }
         }
-        let required_scopes = ScopeSet::parse(self.required_scopes)
+        let required_scopes = ScopeSet::parse(self.description.required_scopes)
             .map_err(|e| ConfigError::new("required_scopes", e.to_string()))?;
-        let scopes_supported = match self.scopes_supported {
+        let scopes_supported = match self.description.scopes_supported {
             Some(list) => ScopeSet::parse(list)
                 .map_err(|e| ConfigError::new("scopes_supported", e.to_string()))?,
             None => required_scopes.clone(),
@@ -355,8 +328,8 @@ impl ProtectedResourceBuilder {
             authorization_servers: servers,
             scopes_supported,
             required_scopes,
-            resource_name: self.resource_name,
-            resource_documentation: self.resource_documentation,
+            resource_name: self.description.name,
+            resource_documentation: self.description.documentation,
             verifiers,
             upstream_metadata_url: self.upstream_metadata_url,
         })

@@ -8,6 +8,7 @@
 //! `exp` required, `crit`/`jku`/`jwk`/`x5u`/`x5c` refused, asymmetric
 //! algorithms only, keys matched to the algorithm.
 
+use crate::resource_description::ResourceDescription;
 use std::time::Duration;
 
 use crate::config::ConfigError;
@@ -15,7 +16,7 @@ use crate::discovery;
 use crate::jwks::{JwksCache, JwksConfig};
 use crate::protection::ProtectedResource;
 use crate::providers::AuthProvider;
-use crate::types::{McpUrl, ScopeSet};
+use crate::types::McpUrl;
 use crate::verify::{
     DEFAULT_LEEWAY, DEFAULT_SCOPE_CLAIMS, DEFAULT_VERIFIED_TOKEN_CACHE, JwtVerifier,
     SigningAlgorithm, VerifierSettings,
@@ -49,10 +50,7 @@ pub struct OidcProvider {
     pub(crate) required_claims: Vec<String>,
     pub(crate) authorized_parties: Vec<String>,
     pub(crate) authorization_servers: Vec<String>,
-    pub(crate) required_scopes: Vec<String>,
-    pub(crate) scopes_supported: Option<Vec<String>>,
-    pub(crate) resource_name: Option<String>,
-    pub(crate) resource_documentation: Option<String>,
+    pub(crate) description: ResourceDescription,
     pub(crate) forward_metadata: bool,
     pub(crate) leeway: Duration,
     pub(crate) verified_token_cache: usize,
@@ -109,10 +107,7 @@ impl OidcProvider {
             required_claims: Vec::new(),
             authorized_parties: Vec::new(),
             authorization_servers: Vec::new(),
-            required_scopes: Vec::new(),
-            scopes_supported: None,
-            resource_name: None,
-            resource_documentation: None,
+            description: ResourceDescription::default(),
             forward_metadata: false,
             leeway: DEFAULT_LEEWAY,
             verified_token_cache: DEFAULT_VERIFIED_TOKEN_CACHE,
@@ -201,37 +196,7 @@ impl OidcProvider {
         self
     }
 
-    /// Scopes every request must carry; a valid token without them gets 403.
-    pub fn required_scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.required_scopes = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Scopes advertised in the metadata (default: the required scopes).
-    pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes_supported = Some(scopes.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Human-readable name published as `resource_name`.
-    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
-        self.resource_name = Some(name.into());
-        self
-    }
-
-    /// Documentation URL published as `resource_documentation`.
-    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
-        self.resource_documentation = Some(url.into());
-        self
-    }
+    crate::resource_description::setters!(description);
 
     /// Forward the issuer's RFC 8414 metadata at this server's
     /// `/.well-known/oauth-authorization-server` for clients that predate
@@ -353,19 +318,14 @@ impl OidcProvider {
         let verifier = self.verifier()?;
         let mcp_url = self.parsed_mcp_url()?;
         let names = &self.names;
-        ScopeSet::parse(self.required_scopes.iter().cloned())
-            .map_err(|e| ConfigError::new(&names.required_scopes, e.to_string()))?;
-        if let Some(supported) = &self.scopes_supported {
-            ScopeSet::parse(supported.iter().cloned())
-                .map_err(|e| ConfigError::new(&names.scopes_supported, e.to_string()))?;
-        }
+        self.description
+            .check_scopes(&names.required_scopes, &names.scopes_supported)?;
         let servers = if self.authorization_servers.is_empty() {
             vec![self.issuer.trim().to_owned()]
         } else {
             self.authorization_servers.clone()
         };
-        let mut builder = ProtectedResource::builder(mcp_url, verifier)
-            .required_scopes(self.required_scopes.clone());
+        let mut builder = ProtectedResource::builder(mcp_url, verifier);
         for server in &servers {
             builder = builder.authorization_server(server);
         }
@@ -374,16 +334,7 @@ impl OidcProvider {
         {
             builder = builder.forward_authorization_server_metadata(url);
         }
-        if let Some(supported) = self.scopes_supported {
-            builder = builder.scopes_supported(supported);
-        }
-        if let Some(name) = self.resource_name {
-            builder = builder.resource_name(name);
-        }
-        if let Some(docs) = self.resource_documentation {
-            builder = builder.resource_documentation(docs);
-        }
-        builder.build()
+        builder.description(self.description).build()
     }
 }
 

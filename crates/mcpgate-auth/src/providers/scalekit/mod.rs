@@ -5,6 +5,7 @@
 //! holds the resource id and, when registered, the MCP server URL; the
 //! authorization server to advertise is `{env}/resources/{res}`.
 
+use crate::resource_description::ResourceDescription;
 use std::time::Duration;
 
 pub mod env;
@@ -38,10 +39,7 @@ pub struct ScalekitProvider {
     environment_url: String,
     resource_id: String,
     mcp_url: String,
-    required_scopes: Vec<String>,
-    scopes_supported: Option<Vec<String>>,
-    resource_name: Option<String>,
-    resource_documentation: Option<String>,
+    description: ResourceDescription,
     leeway: Duration,
     verified_token_cache: usize,
     jwks: JwksConfig,
@@ -65,10 +63,7 @@ impl ScalekitProvider {
             environment_url: environment_url.into(),
             resource_id: resource_id.into(),
             mcp_url: mcp_url.into(),
-            required_scopes: Vec::new(),
-            scopes_supported: None,
-            resource_name: None,
-            resource_documentation: None,
+            description: ResourceDescription::default(),
             leeway: DEFAULT_LEEWAY,
             verified_token_cache: DEFAULT_VERIFIED_TOKEN_CACHE,
             jwks: JwksConfig::default(),
@@ -90,42 +85,12 @@ impl ScalekitProvider {
         })
     }
 
+    crate::resource_description::setters!(description);
+
     /// The provider these variables describe, or `None` when no Scalekit or
     /// FastMCP auth variable is set at all.
     pub fn from_vars(vars: &Env) -> Result<Option<Self>, ConfigError> {
         env::provider_from(vars)
-    }
-
-    /// Scopes every request must carry; a valid token without them gets 403 `insufficient_scope`.
-    pub fn required_scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.required_scopes = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Scopes advertised in the protected resource metadata (default: the required scopes).
-    pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes_supported = Some(scopes.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Human-readable name published as `resource_name`.
-    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
-        self.resource_name = Some(name.into());
-        self
-    }
-
-    /// Documentation URL published as `resource_documentation`.
-    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
-        self.resource_documentation = Some(url.into());
-        self
     }
 
     /// Clock-skew leeway for `exp`, `nbf` and `iat` (default 60 s).
@@ -218,9 +183,8 @@ impl ScalekitProvider {
         let mcp_url = McpUrl::parse(&self.mcp_url).map_err(|e| {
             ConfigError::new(&names.mcp_url, format!("{e}; expected the public URL of the MCP endpoint, e.g. https://mcp.example.com/mcp"))
         })?;
-        if let Err(e) = crate::types::ScopeSet::parse(self.required_scopes.iter().cloned()) {
-            return Err(ConfigError::new(&names.required_scopes, e.to_string()));
-        }
+        self.description
+            .check_scopes(&names.required_scopes, "scopes_supported")?;
         let resource_issuer = env.join(&format!("resources/{resource_id}"));
         let keys = JwksCache::new(env.join("keys"), self.jwks.clone());
         // Both issuer forms are one authorization server: a session opened with
@@ -236,22 +200,13 @@ impl ScalekitProvider {
         "scalekit".clone_into(&mut settings.provider);
         let verifier = JwtVerifier::new(keys, settings)
             .map_err(|e| ConfigError::new("ScalekitProvider", e.to_string()))?;
-        let mut builder = ProtectedResource::builder(mcp_url, verifier)
+        ProtectedResource::builder(mcp_url, verifier)
             .authorization_server(resource_issuer)
             .forward_authorization_server_metadata(env.join(&format!(
                 ".well-known/oauth-authorization-server/resources/{resource_id}"
             )))
-            .required_scopes(self.required_scopes);
-        if let Some(supported) = self.scopes_supported {
-            builder = builder.scopes_supported(supported);
-        }
-        if let Some(name) = self.resource_name {
-            builder = builder.resource_name(name);
-        }
-        if let Some(docs) = self.resource_documentation {
-            builder = builder.resource_documentation(docs);
-        }
-        builder.build()
+            .description(self.description)
+            .build()
     }
 }
 
