@@ -166,6 +166,7 @@ impl Gateway {
                 metrics: Arc::default(),
                 parked: Arc::default(),
                 sealer: crate::sealed_state::Sealer::new(),
+                fast_forwards: Default::default(),
             }),
             policies: None,
         })
@@ -211,6 +212,10 @@ impl Gateway {
             Arc::new(sessions),
             mcp_config,
         );
+        let service = crate::fast_forward::FastForward {
+            inner: service,
+            shared: self.shared.clone(),
+        };
         let gate = CapacityGate {
             inner: service,
             pools: self
@@ -465,6 +470,12 @@ impl std::fmt::Debug for GatewayMonitor {
 }
 
 impl GatewayMonitor {
+    /// 2026-07-28 tool calls forwarded on the fast path (one HTTP request to
+    /// the upstream, without rmcp).
+    pub fn fast_forwards(&self) -> u64 {
+        self.shared.fast_forwards.get()
+    }
+
     /// Live upstream connections (stdio children or HTTP sessions).
     pub fn live_upstreams(&self) -> usize {
         self.shared.mounts.iter().map(|m| m.pool.len()).sum()

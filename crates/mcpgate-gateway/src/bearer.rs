@@ -28,7 +28,7 @@ impl TokenCell {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = token;
     }
 
-    fn get(&self) -> String {
+    pub(crate) fn get(&self) -> String {
         self.0.read().unwrap_or_else(|e| e.into_inner()).to_string()
     }
 }

@@ -61,17 +61,79 @@ pub(crate) struct Shared {
     pub(crate) parked: Arc<mrtr::ParkedCalls>,
     /// Binds 2026-07-28 upstreams' `requestState` to their callers.
     pub(crate) sealer: Sealer,
+    /// Calls forwarded on the fast path (`fast_forward`).
+    pub(crate) fast_forwards: crate::fast_forward::FastForwards,
 }
 
 impl Shared {
     /// One unnamed upstream: requests pass through unchanged, pagination included.
-    fn single(&self) -> bool {
+    pub(crate) fn single(&self) -> bool {
         self.mounts.len() == 1 && self.mounts[0].ns.name().is_none()
     }
 
     fn namespaces(&self) -> Vec<&Namespace> {
         self.mounts.iter().map(|m| &m.ns).collect()
     }
+
+    /// The caller's connection of `era` to upstream `mount` (started if
+    /// needed), with its on-behalf-of token when the upstream takes one.
+    pub(crate) async fn lease(
+        &self,
+        mount: usize,
+        key: PrincipalKey,
+        token: Option<&AccessToken>,
+        subject_token: Option<&SubjectToken>,
+        era: Era,
+        method: &str,
+    ) -> Result<Lease, ErrorData> {
+        let mount = &self.mounts[mount];
+        let metrics = &self.metrics;
+        let credential = match &mount.exchanger {
+            Some(exchanger) => {
+                let raw = subject_token.map(|s| &s.0);
+                let exchanged = exchanger.token_for(&key, token, raw).await;
+                match exchanged {
+                    Ok(credential) => Some(credential),
+                    Err(e) => {
+                        tracing::warn!(
+                            upstream = mount.ns.name().unwrap_or(""),
+                            "on-behalf-of token: {e}"
+                        );
+                        metrics.request(method, Outcome::Unavailable);
+                        return Err(ErrorData::internal_error(
+                            format!("no on-behalf-of token for the upstream: {e}"),
+                            None,
+                        ));
+                    }
+                }
+            }
+            None => None,
+        };
+        let lease = mount
+            .pool
+            .acquire_with(key, credential, era)
+            .await
+            .inspect_err(|_| {
+                metrics.request(method, Outcome::Unavailable);
+            });
+        let lease = lease.map_err(|e| match e {
+            AcquireError::AtCapacity => ErrorData::internal_error(
+                "the gateway is at its upstream limit (max children); retry later",
+                None,
+            ),
+            AcquireError::Unavailable(problem) => ErrorData::internal_error(problem, None),
+        })?;
+        Ok(lease)
+    }
+}
+
+/// The caller's token, kept for an on-behalf-of exchange (see `exchange`).
+fn subject_token(context: &RequestContext<RoleServer>) -> Option<&SubjectToken> {
+    context
+        .extensions
+        .get::<http::request::Parts>()?
+        .extensions
+        .get::<SubjectToken>()
 }
 
 /// The rmcp handler; one per downstream session, all sharing the pools.
@@ -262,7 +324,15 @@ impl Forwarder {
             return self.wait(waiting, &method, context).await;
         }
         let lease = self
-            .lease(index, key, token.as_deref(), context, era, &method)
+            .shared
+            .lease(
+                index,
+                key,
+                token.as_deref(),
+                subject_token(context),
+                era,
+                &method,
+            )
             .await?;
         let connection = lease.connection();
         if !before(connection.routes())? {
@@ -332,61 +402,6 @@ impl Forwarder {
             target,
         };
         self.wait(waiting, &method, context).await
-    }
-
-    /// The caller's connection of `era` to upstream `mount` (started if
-    /// needed), with its on-behalf-of token when the upstream takes one.
-    async fn lease(
-        &self,
-        mount: usize,
-        key: PrincipalKey,
-        token: Option<&AccessToken>,
-        context: &RequestContext<RoleServer>,
-        era: Era,
-        method: &str,
-    ) -> Result<Lease, ErrorData> {
-        let mount = &self.shared.mounts[mount];
-        let metrics = &self.shared.metrics;
-        let credential = match &mount.exchanger {
-            Some(exchanger) => {
-                let raw = context
-                    .extensions
-                    .get::<http::request::Parts>()
-                    .and_then(|p| p.extensions.get::<SubjectToken>())
-                    .map(|s| &s.0);
-                let exchanged = exchanger.token_for(&key, token, raw).await;
-                match exchanged {
-                    Ok(credential) => Some(credential),
-                    Err(e) => {
-                        tracing::warn!(
-                            upstream = mount.ns.name().unwrap_or(""),
-                            "on-behalf-of token: {e}"
-                        );
-                        metrics.request(method, Outcome::Unavailable);
-                        return Err(ErrorData::internal_error(
-                            format!("no on-behalf-of token for the upstream: {e}"),
-                            None,
-                        ));
-                    }
-                }
-            }
-            None => None,
-        };
-        let lease = mount
-            .pool
-            .acquire_with(key, credential, era)
-            .await
-            .inspect_err(|_| {
-                metrics.request(method, Outcome::Unavailable);
-            });
-        let lease = lease.map_err(|e| match e {
-            AcquireError::AtCapacity => ErrorData::internal_error(
-                "the gateway is at its upstream limit (max children); retry later",
-                None,
-            ),
-            AcquireError::Unavailable(problem) => ErrorData::internal_error(problem, None),
-        })?;
-        Ok(lease)
     }
 
     /// Waits for the upstream's answer, the caller's cancellation, or (for a
@@ -831,11 +846,12 @@ impl ServerHandler for Forwarder {
             let upstream = mount.ns.name().unwrap_or("");
             let key = PrincipalKey::for_caller(mount.config.isolation, token.as_deref());
             let lease = self
+                .shared
                 .lease(
                     index,
                     key,
                     token.as_deref(),
-                    &context,
+                    subject_token(&context),
                     Era::Stateless,
                     "subscriptions/listen",
                 )

@@ -34,7 +34,8 @@
 //! several upstreams), `policy` (lists filtered by per-item policies),
 //! `exchange` (on-behalf-of tokens: RFC 8693 exchange, cache, single
 //! flight) and `bearer` (the upstream session's HTTP client sending them),
-//! `forward` (the rmcp server handler), `capacity`
+//! `forward` (the rmcp server handler), `fast_forward` (a plain
+//! 2026-07-28 call to a 2026-07-28 HTTP upstream without rmcp), `capacity`
 //! (`503` beyond the cap), `health` (`/healthz`, `/readyz`), `sessions` and
 //! `app` (the HTTP surface).
 //!
@@ -62,6 +63,7 @@ mod capacity;
 mod config;
 mod error;
 mod exchange;
+mod fast_forward;
 mod forward;
 mod health;
 mod metrics;

@@ -24,6 +24,8 @@
 //!   2026-07-28 one, or both (see `pool`).
 //! - `mcpgate_gateway_parked_calls`: calls of 2026-07-28 clients waiting for
 //!   their input between rounds (see `mrtr`).
+//! - `mcpgate_gateway_fast_forwards_total`: 2026-07-28 tool calls forwarded on
+//!   the fast path (see `fast_forward`).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -225,6 +227,13 @@ impl Metrics {
         out.push_str("# HELP mcpgate_gateway_parked_calls Calls of 2026-07-28 clients waiting for their input (an input_required round).\n");
         out.push_str("# TYPE mcpgate_gateway_parked_calls gauge\n");
         let _ = writeln!(out, "mcpgate_gateway_parked_calls {}", shared.parked.len());
+        out.push_str("# HELP mcpgate_gateway_fast_forwards_total 2026-07-28 tool calls forwarded to the upstream as one HTTP request, without rmcp.\n");
+        out.push_str("# TYPE mcpgate_gateway_fast_forwards_total counter\n");
+        let _ = writeln!(
+            out,
+            "mcpgate_gateway_fast_forwards_total {}",
+            shared.fast_forwards.get()
+        );
         out
     }
 }

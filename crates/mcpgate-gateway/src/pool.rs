@@ -114,6 +114,17 @@ impl Pool {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The HTTP client for this upstream (keeps its connections alive).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Whether the upstream is known to serve 2026-07-28 (a 2026-07-28
+    /// connection to it has been opened).
+    pub(crate) fn serves_2026(&self) -> bool {
+        self.serves_2026.load(Ordering::Relaxed) == SERVES_YES
+    }
+
     /// Whether `key` could get an upstream now without exceeding the cap.
     pub(crate) fn admits(&self, key: &PrincipalKey) -> bool {
         let slots = self.slots();

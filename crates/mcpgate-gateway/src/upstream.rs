@@ -80,6 +80,10 @@ pub(crate) struct Connection {
     /// The on-behalf-of token the session sends (HTTP upstreams that
     /// exchange the caller's token).
     credential: Option<Arc<TokenCell>>,
+    /// What an HTTP upstream is sent on every request: the configured static
+    /// headers and the caller's identity headers (the fast path sends them
+    /// too).
+    http_headers: Option<http::HeaderMap>,
 }
 
 impl Connection {
@@ -100,6 +104,7 @@ impl Connection {
         let client = UpstreamClient {
             routes: routes.clone(),
         };
+        let mut http_headers = None;
         let (service, pid) = match upstream {
             Upstream::Stdio(command) => {
                 let (transport, stderr) = TokioChildProcess::builder(command.to_command())
@@ -143,6 +148,12 @@ impl Connection {
                         headers.insert(name.clone(), value);
                     }
                 }
+                http_headers = Some(
+                    headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                );
                 let config = StreamableHttpClientTransportConfig::with_uri(target.url().as_str())
                     .custom_headers(headers);
                 let failed = |e: rmcp::service::ClientInitializeError| {
@@ -179,7 +190,20 @@ impl Connection {
             stateless,
             pid,
             credential,
+            http_headers,
         })
+    }
+
+    /// The headers every request to an HTTP upstream carries (static and
+    /// identity headers; not the on-behalf-of token, see
+    /// [`bearer`](Self::bearer)).
+    pub(crate) fn http_headers(&self) -> Option<&http::HeaderMap> {
+        self.http_headers.as_ref()
+    }
+
+    /// The current on-behalf-of token, if the upstream takes one.
+    pub(crate) fn bearer(&self) -> Option<String> {
+        self.credential.as_ref().map(|cell| cell.get())
     }
 
     /// Replaces the on-behalf-of token the session sends from now on.

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use crate::support::{Running, call_text};
 
 /// The headers of every request the upstream received.
-type Seen = Arc<Mutex<Vec<http::HeaderMap>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<http::HeaderMap>>>;
 
 pub(crate) async fn upstream() -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -3,6 +3,7 @@
 //! upstream is a stdio child (the `stdio_fixture` example) or an mcpgate
 //! server over Streamable HTTP without auth.
 
+mod fast_forward;
 mod http_upstream;
 mod input_required;
 mod limits;
