@@ -6,10 +6,7 @@
 
 use mcpgate::McpServer;
 use mcpgate_gateway::{GatewayConfig, HttpUpstream, Upstream, UpstreamProtocol};
-use rmcp::model::{CallToolRequestParams, ProtocolVersion, ServerNotification, SubscriptionFilter};
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::model::{CallToolRequestParams, ServerNotification, SubscriptionFilter};
 use tokio::net::TcpListener;
 
 use crate::support::{Running, guard};
@@ -61,21 +58,7 @@ async fn list_changes_reach_the_stream(protocol: UpstreamProtocol) {
     ))
     .upstream_protocol(protocol);
     let gw = Running::start(config).await;
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(gw.mcp_url.as_str())
-            .auth_header(gw.token("alice")),
-    );
-    let client = guard(
-        "connect (2026-07-28)",
-        ().serve_with_lifecycle(
-            transport,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        ),
-    )
-    .await
-    .unwrap();
+    let client = gw.stateless_client("alice").await;
 
     let filter = SubscriptionFilter::builder().tools_list_changed().build();
     let mut stream = guard("subscriptions/listen", client.listen(filter))

@@ -70,65 +70,43 @@ async fn the_upstreams_own_round_reaches_the_caller_with_its_keys_all_at_once() 
 async fn the_upstreams_state_resumes_only_for_the_caller_it_was_issued_to() {
     let gw = Running::start(GatewayConfig::new(stdio_upstream())).await;
     let (_, state) = first_round(&gw, "alice").await;
-    let refused = |message: &serde_json::Value| {
-        assert_eq!(message["error"]["code"], -32602, "{message}");
+    // `subject` retries `tool` with the answers and `state`.
+    let retry = |subject: &'static str, tool: &'static str, state: String| {
+        let gw = &gw;
+        async move {
+            raw_call(
+                gw,
+                subject,
+                tool,
+                SAMPLING_AND_ROOTS(),
+                Some((answers(), &state)),
+            )
+            .await
+            .1
+        }
     };
-
-    // Another principal replays it.
-    let (_, message) = raw_call(
-        &gw,
-        "bob",
-        "ask_two",
-        SAMPLING_AND_ROOTS(),
-        Some((answers(), &state)),
-    )
-    .await;
-    refused(&message);
-    // Altered (the upstream's part).
-    let altered = format!("{state}x");
-    let (_, message) = raw_call(
-        &gw,
-        "alice",
-        "ask_two",
-        SAMPLING_AND_ROOTS(),
-        Some((answers(), &altered)),
-    )
-    .await;
-    refused(&message);
-    // The upstream's own state without the seal.
-    let (_, unsealed) = state
+    let unsealed = state
         .strip_prefix("mcpgate-up.")
         .and_then(|rest| rest.split_once('.'))
+        .map(|(_, inner)| inner.to_owned())
         .expect("sealed form");
-    let (_, message) = raw_call(
-        &gw,
-        "alice",
-        "ask_two",
-        SAMPLING_AND_ROOTS(),
-        Some((answers(), unsealed)),
-    )
-    .await;
-    refused(&message);
-    // For another tool.
-    let (_, message) = raw_call(
-        &gw,
-        "alice",
-        "declared",
-        SAMPLING_AND_ROOTS(),
-        Some((answers(), &state)),
-    )
-    .await;
-    refused(&message);
+    for (what, subject, tool, state) in [
+        (
+            "replayed by another principal",
+            "bob",
+            "ask_two",
+            state.clone(),
+        ),
+        ("altered", "alice", "ask_two", format!("{state}x")),
+        ("without the seal", "alice", "ask_two", unsealed),
+        ("for another tool", "alice", "declared", state.clone()),
+    ] {
+        let message = retry(subject, tool, state).await;
+        assert_eq!(message["error"]["code"], -32602, "{what}: {message}");
+    }
 
     // Its own caller still completes the call with it.
-    let (_, message) = raw_call(
-        &gw,
-        "alice",
-        "ask_two",
-        SAMPLING_AND_ROOTS(),
-        Some((answers(), &state)),
-    )
-    .await;
+    let message = retry("alice", "ask_two", state).await;
     assert_eq!(message["result"]["resultType"], "complete", "{message}");
     gw.stop().await;
 }
@@ -173,27 +151,10 @@ async fn the_upstream_sees_each_callers_own_capabilities() {
 
 #[tokio::test]
 async fn a_listen_stream_ends_when_its_upstream_exits_and_can_be_opened_again() {
-    use rmcp::model::{CallToolRequestParams, ProtocolVersion, SubscriptionFilter};
-    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
-    use rmcp::transport::StreamableHttpClientTransport;
-    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::model::{CallToolRequestParams, SubscriptionFilter};
 
     let gw = Running::start(GatewayConfig::new(stdio_upstream())).await;
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(gw.mcp_url.as_str())
-            .auth_header(gw.token("alice")),
-    );
-    let client = guard(
-        "connect (2026-07-28)",
-        ().serve_with_lifecycle(
-            transport,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        ),
-    )
-    .await
-    .unwrap();
+    let client = gw.stateless_client("alice").await;
     let filter = || SubscriptionFilter::builder().tools_list_changed().build();
     let mut stream = guard("subscriptions/listen", client.listen(filter()))
         .await

@@ -147,6 +147,28 @@ impl Running {
     }
 
     /// Stops serving (drain), which also stops every upstream.
+    /// A 2026-07-28 rmcp client (`server/discover`, no session) as `subject`.
+    pub(crate) async fn stateless_client(&self, subject: &str) -> RunningService<RoleClient, ()> {
+        let transport = rmcp::transport::StreamableHttpClientTransport::from_config(
+            rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+                self.mcp_url.as_str(),
+            )
+            .auth_header(self.token(subject)),
+        );
+        guard(
+            "connect (2026-07-28)",
+            rmcp::service::ClientServiceExt::serve_with_lifecycle(
+                (),
+                transport,
+                rmcp::service::ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                },
+            ),
+        )
+        .await
+        .unwrap()
+    }
+
     pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
