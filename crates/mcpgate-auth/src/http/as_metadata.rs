@@ -6,7 +6,7 @@
 //! upstream fails. With nothing cached the answer is a 502 with a generic body:
 //! upstream error text stays in our logs.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -33,7 +33,11 @@ struct Cached {
 #[derive(Clone)]
 pub(crate) struct MetadataForwarder {
     upstream: Arc<str>,
-    http: reqwest::Client,
+    /// Built on the first fetch, not at start-up: building a client loads
+    /// the platform's root certificates (a few milliseconds of file reading
+    /// and PEM parsing, `bench/analysis.md`, cold start), and most servers
+    /// never receive a request for this document.
+    http: Arc<OnceLock<reqwest::Client>>,
     // A tokio mutex on purpose: it is held across the upstream fetch, which is
     // what makes the fetch single-flight.
     cache: Arc<tokio::sync::Mutex<Cached>>,
@@ -41,17 +45,23 @@ pub(crate) struct MetadataForwarder {
 
 impl MetadataForwarder {
     pub(crate) fn new(upstream: String) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
         Self {
             upstream: upstream.into(),
-            http,
+            http: Arc::default(),
             cache: Arc::default(),
         }
+    }
+
+    /// The HTTP client, built on first use (see the field).
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
+        })
     }
 
     pub(crate) async fn respond(&self) -> Response {
@@ -90,7 +100,7 @@ impl MetadataForwarder {
 
     async fn fetch(&self) -> Result<Bytes, String> {
         let mut response = self
-            .http
+            .http()
             .get(&*self.upstream)
             .header(header::ACCEPT, "application/json")
             .send()
@@ -113,5 +123,24 @@ impl MetadataForwarder {
             return Err("not a JSON object".to_owned());
         }
         Ok(Bytes::from(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No client (and no root certificates loaded) until the document is
+    /// first asked for; then one client, kept.
+    #[test]
+    fn client_is_built_on_first_use() {
+        let forwarder = MetadataForwarder::new("http://127.0.0.1:9/meta".to_owned());
+        assert!(forwarder.http.get().is_none(), "built at construction");
+        let first: *const reqwest::Client = forwarder.http();
+        let clone = forwarder.clone();
+        assert!(
+            std::ptr::eq(first, clone.http()),
+            "one client for all clones"
+        );
     }
 }

@@ -24,6 +24,7 @@
 //! which replicas behind a load balancer need so that any of them can open a
 //! state another issued.
 
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::{digest, hmac, rand};
@@ -135,7 +136,9 @@ struct Payload {
 
 /// Seals and opens `requestState` values with one HMAC-SHA256 key.
 pub(crate) struct RequestStateSealer {
-    key: hmac::Key,
+    /// Set at construction for a configured key; a random key is made on
+    /// first use (see [`random`](Self::random)).
+    key: OnceLock<hmac::Key>,
     ttl: Duration,
 }
 
@@ -151,19 +154,36 @@ impl std::fmt::Debug for RequestStateSealer {
 impl RequestStateSealer {
     /// A sealer with a fresh random 256-bit key: states survive only as long
     /// as this process.
+    ///
+    /// The key is drawn when the first state is sealed or opened, not here:
+    /// aws-lc seeds its random generator on first use with CPU-jitter entropy,
+    /// about 35 ms of CPU, which at construction made every server's start
+    /// (spawn to first answered call) 4–7× slower although most never issue a
+    /// `requestState` (`bench/analysis.md`, cold start).
     pub(crate) fn random() -> Self {
-        let mut key = [0u8; 32];
-        // The system RNG failing is not something a server can run without.
-        rand::fill(&mut key).expect("the system random number generator failed");
-        Self::with_key(&key)
+        Self {
+            key: OnceLock::new(),
+            ttl: DEFAULT_REQUEST_STATE_TTL,
+        }
     }
 
     /// A sealer with this key (at least 32 bytes; the builder checks).
     pub(crate) fn with_key(key: &[u8]) -> Self {
         Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+            key: OnceLock::from(hmac::Key::new(hmac::HMAC_SHA256, key)),
             ttl: DEFAULT_REQUEST_STATE_TTL,
         }
+    }
+
+    /// The key, drawn from the system random generator on first use.
+    fn key(&self) -> &hmac::Key {
+        self.key.get_or_init(|| {
+            let mut key = [0u8; 32];
+            // The system RNG failing is not something a server can run
+            // without (aws-lc aborts on an entropy failure of its own).
+            rand::fill(&mut key).expect("the system random number generator failed");
+            hmac::Key::new(hmac::HMAC_SHA256, &key)
+        })
     }
 
     /// Seals the answers gathered so far, bound to `binding`. `None` when the
@@ -188,7 +208,7 @@ impl RequestStateSealer {
         };
         let json = serde_json::to_vec(&payload).ok()?;
         let body = URL_SAFE_NO_PAD.encode(json);
-        let tag = hmac::sign(&self.key, &self.message(&body, binding));
+        let tag = hmac::sign(self.key(), &self.message(&body, binding));
         let sealed = format!("{PREFIX}.{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
         (sealed.len() <= MAX_REQUEST_STATE_BYTES).then_some(sealed)
     }
@@ -221,7 +241,7 @@ impl RequestStateSealer {
             .decode(tag)
             .map_err(|_| RequestStateError::Malformed)?;
         // Verify before decoding anything the client wrote (constant time).
-        hmac::verify(&self.key, &self.message(body, binding), &tag)
+        hmac::verify(self.key(), &self.message(body, binding), &tag)
             .map_err(|_| RequestStateError::BadSeal)?;
         let json = URL_SAFE_NO_PAD
             .decode(body)
@@ -270,6 +290,23 @@ mod tests {
 
     fn answers() -> Map<String, Value> {
         args(json!({"step1": {"action": "accept", "content": {"name": "Alice"}}}))
+    }
+
+    /// The random key is drawn on first use, not at start-up (seeding
+    /// aws-lc's generator costs tens of milliseconds of CPU), and then kept.
+    #[test]
+    fn random_key_is_drawn_on_first_use_and_kept() {
+        let sealer = RequestStateSealer::random();
+        assert!(sealer.key.get().is_none(), "drawn at construction");
+        let a = args(json!({"x": 1}));
+        let sealed = sealer.seal(&answers(), &binding("t", &a, "alice")).unwrap();
+        assert!(sealer.key.get().is_some());
+        assert_eq!(
+            sealer.open(&sealed, &binding("t", &a, "alice")).unwrap(),
+            answers()
+        );
+        // A configured key is there from the start.
+        assert!(RequestStateSealer::with_key(&[7; 32]).key.get().is_some());
     }
 
     #[test]
