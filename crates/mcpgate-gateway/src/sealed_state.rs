@@ -32,9 +32,12 @@ pub(crate) const PREFIX: &str = "mcpgate-up.";
 /// state stays short).
 const TAG_BYTES: usize = 16;
 
-/// Seals and opens upstream states with this process's key.
+/// Seals and opens upstream states with this process's key, drawn on
+/// first use: aws-lc's first random draw seeds its generator from CPU
+/// jitter (tens of milliseconds), which a gateway whose upstreams never ask
+/// for input should not pay at start-up.
 pub(crate) struct Sealer {
-    key: hmac::Key,
+    key: std::sync::OnceLock<hmac::Key>,
 }
 
 /// Why a sealed state was refused.
@@ -48,14 +51,21 @@ pub(crate) enum Refused {
 }
 
 impl Sealer {
-    /// A sealer with a fresh random key.
+    /// A sealer whose random key is drawn on first use.
     pub(crate) fn new() -> Self {
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        // Generating a key fails only when the system has no randomness at
-        // all, and then nothing else the gateway does is safe either.
-        let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
-            .expect("the system random number generator failed");
-        Self { key }
+        Self {
+            key: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn key(&self) -> &hmac::Key {
+        self.key.get_or_init(|| {
+            let rng = aws_lc_rs::rand::SystemRandom::new();
+            // Generating a key fails only when the system has no randomness
+            // at all, and then nothing else the gateway does is safe either.
+            hmac::Key::generate(hmac::HMAC_SHA256, &rng)
+                .expect("the system random number generator failed")
+        })
     }
 
     /// `PREFIX` + tag + `.` + the upstream's state, for `request` (method,
@@ -67,7 +77,7 @@ impl Sealer {
         mount: usize,
         request: (&str, &str),
     ) -> String {
-        let tag = hmac::sign(&self.key, &message(state, principal, mount, request));
+        let tag = hmac::sign(self.key(), &message(state, principal, mount, request));
         let tag = URL_SAFE_NO_PAD.encode(&tag.as_ref()[..TAG_BYTES]);
         format!("{PREFIX}{tag}.{state}")
     }
@@ -90,7 +100,7 @@ impl Sealer {
         if tag.len() != TAG_BYTES {
             return Err(Refused::Malformed);
         }
-        let expected = hmac::sign(&self.key, &message(state, principal, mount, request));
+        let expected = hmac::sign(self.key(), &message(state, principal, mount, request));
         // Constant time: the comparison must not tell how much of a forged
         // tag was right.
         aws_lc_rs::constant_time::verify_slices_are_equal(&expected.as_ref()[..TAG_BYTES], &tag)
