@@ -37,14 +37,21 @@ if [ "$mode" = smoke ]; then
     # runs a Criterion bench in test mode: each benchmark function once.
     echo "== building mcpgate-bench (debug) and running each Criterion benchmark once (benches/verify.rs, benches/policy.rs)" >&2
     cargo test --locked --workspace --bench verify --bench policy
+    # The gateway systems run `mcpgate proxy`: the workspace's debug binaries
+    # with the same feature set (CI's build stage; nothing to do after it).
+    echo "== building the workspace's binaries (debug) for the gateway systems" >&2
+    cargo build --locked --workspace --bins --examples
     bin_dir="$target_dir/debug"
 else
-    echo "== building mcpgate-bench (release)" >&2
+    echo "== building mcpgate-bench and mcpgate (release)" >&2
     cargo build --locked --release -p mcpgate-bench --bins
+    # The gateway systems (`mcpgate proxy`); a separate build so that each
+    # package keeps the feature set of its own release build.
+    cargo build --locked --release -p mcpgate-cli --bin mcpgate
     cargo bench --locked -p mcpgate-bench --bench verify --bench policy --no-run
     bin_dir="$target_dir/release"
 fi
-for bin in mcpgate-bench bench-server bench-as; do
+for bin in mcpgate-bench bench-server bench-as mcpgate; do
     [ -x "$bin_dir/$bin" ] || { echo "bench/run.sh: $bin_dir/$bin was not built" >&2; exit 1; }
 done
 

@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use crate::load::{self, LoadSpec, TokenSlot, Window, process_tree_rss_kib};
 use crate::proto::{Connection, Target, Wire, open_session, simple_request};
 use crate::results::{
-    AlgVerifyCost, ColdStart, Machine, Memory, PolicyDecideCost, Results, Rotation, RunConfig,
-    SourceTree, SystemInfo, ThroughputRun, VerifyCost,
+    AlgVerifyCost, ColdStart, GatewayMemory, Machine, Memory, PolicyDecideCost, Results, Rotation,
+    RunConfig, SourceTree, SystemInfo, ThroughputRun, VerifyCost,
 };
 use crate::stats::median;
 use crate::system::{self, Environment, Kind, Running, System, wait_ready};
@@ -428,7 +428,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
     };
     if systems
         .iter()
-        .any(|s| matches!(s.kind, Kind::FastMcp { .. }))
+        .any(|s| matches!(s.kind, Kind::FastMcp { .. } | Kind::FastMcpProxy { .. }))
         && !system::venv_ready(&opts.venv)
     {
         bail!(
@@ -442,6 +442,15 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         l.local_addr()?.port()
+    };
+    // The gateway systems' HTTP upstream listens on a second port.
+    let upstream_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let p = l.local_addr()?.port();
+        if p == port {
+            bail!("the OS handed out port {port} twice");
+        }
+        p
     };
     let target = Target::loopback(port);
     let auth = AuthServer::start(&opts.bin_dir, &target.url()).await?;
@@ -457,7 +466,18 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         env_url: auth.env_url.clone(),
         resource_id: auth.resource_id.clone(),
         port,
+        upstream_port,
     };
+    if systems
+        .iter()
+        .any(|s| matches!(s.kind, Kind::Gateway { .. }))
+        && !opts.bin_dir.join("mcpgate").exists()
+    {
+        bail!(
+            "the gateway systems need {} (bench/run.sh builds it; or leave them out with --only)",
+            opts.bin_dir.join("mcpgate").display()
+        );
+    }
     for s in &systems {
         results.systems.push(SystemInfo {
             id: s.id.to_owned(),
@@ -548,7 +568,7 @@ async fn measure_system(
     let start_deadline = Duration::from_secs(60);
 
     // Throughput and latency, then the key rotation, on one server process.
-    let mut running = Running::spawn(env, system)?;
+    let mut running = Running::start(env, system).await?;
     wait_ready(
         &mut running,
         &target,
@@ -557,6 +577,15 @@ async fn measure_system(
         start_deadline,
     )
     .await?;
+    if matches!(system.kind, Kind::Gateway { .. }) {
+        let largest = concurrency_for(opts, system).into_iter().max().unwrap_or(1);
+        warm_principals(
+            &target,
+            &worker_tokens[..largest.min(worker_tokens.len())],
+            system.speaks_stateless(),
+        )
+        .await?;
+    }
     // (label in the results, wire, one shared session)
     let mut modes = vec![(PER_CONNECTION, Wire::Session, false)];
     if system.can_share_session() && system.is_main() {
@@ -566,7 +595,7 @@ async fn measure_system(
         modes.push((STATELESS, Wire::Stateless, false));
     }
     for (sessions, wire, shared) in modes {
-        for &c in &opts.concurrency {
+        for &c in &concurrency_for(opts, system) {
             let tokens: Vec<Arc<TokenSlot>> = match (system.auth(), shared) {
                 (false, _) => Vec::new(),
                 (true, true) => vec![TokenSlot::new(shared_token)],
@@ -585,12 +614,16 @@ async fn measure_system(
                 tokens,
                 canned: system.canned(),
                 request_timeout: REQUEST_TIMEOUT,
-                server_pid: Some(running.pid),
+                server_pids: running.pids(),
             };
             let load_before = loadavg()[0];
             results.load.max_1m_sampled = results.load.max_1m_sampled.max(load_before);
             let outcome = load::run(spec, |_| {}).await?;
-            let rss_after = process_tree_rss_kib(running.pid);
+            let rss_after = running
+                .pids()
+                .into_iter()
+                .map(process_tree_rss_kib)
+                .sum::<Option<u64>>();
             eprintln!(
                 "   {sessions:>14} c={c:<3} {:>9.0} ok/s  p50 {:>8.1} µs  p99 {:>9.1} µs  errors {}  (server cpu {:.2} s, client cpu {:.2} s, RSS after {:.0} MiB, other processes {:.2} s, load {load_before:.2})",
                 outcome.rps,
@@ -635,7 +668,7 @@ async fn measure_system(
         }
     }
     if matches!(system.kind, Kind::Mcpgate | Kind::FastMcp { workers: 1 }) {
-        let rotation = rotation_run(opts, auth, system, &target, running.pid).await;
+        let rotation = rotation_run(opts, auth, system, &target, running.pids()).await;
         match rotation {
             Ok(r) => results.rotation.push(r),
             Err(e) => results
@@ -645,6 +678,11 @@ async fn measure_system(
     }
     running.stop().await;
 
+    if system.stdio_gateway() {
+        results
+            .gateway_memory
+            .push(idle_principals_run(opts, env, auth, system).await?);
+    }
     if matches!(system.kind, Kind::Rmcp { .. }) && system.has_sessions() {
         results
             .memory
@@ -664,12 +702,87 @@ async fn measure_system(
     Ok(())
 }
 
+/// One correct `tools/call` through the gateway for every principal the runs
+/// will use, all at once, before any run (and one 2026-07-28 call each when
+/// `stateless`: the gateway keeps separate upstreams for those callers):
+/// `mcpgate proxy` starts a principal's upstream (stdio child or HTTP
+/// session) on its first call, and the rows are meant to show forwarding,
+/// not 48 new children starting inside the 64-connection run's window (a
+/// one-time cost per principal until its idle timeout, visible in the
+/// idle-principal measurement).
+async fn warm_principals(
+    target: &Target,
+    tokens: &[String],
+    stateless: bool,
+) -> anyhow::Result<()> {
+    let tasks: Vec<_> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let (target, token) = (target.clone(), token.clone());
+            tokio::spawn(async move {
+                let mut conn = Connection::open(&target).await?;
+                let session = open_session(&mut conn, Some(&token), REQUEST_TIMEOUT).await?;
+                crate::proto::call_add(
+                    &mut conn,
+                    Some(&token),
+                    &session,
+                    1,
+                    (i as i64, 2),
+                    REQUEST_TIMEOUT,
+                )
+                .await?;
+                if stateless {
+                    crate::proto::call_add_stateless(
+                        &mut conn,
+                        Some(&token),
+                        2,
+                        (i as i64, 3),
+                        REQUEST_TIMEOUT,
+                    )
+                    .await?;
+                }
+                Ok::<_, crate::proto::Failure>(())
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        if let Err(e) = task.await.context("warm-up task panicked")? {
+            failed.push(format!("principal {i}: {e}"));
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} principals got no correct first call through the gateway: {}",
+            failed.len(),
+            tokens.len(),
+            failed[0]
+        );
+    }
+    Ok(())
+}
+
+/// The connection counts `system` is driven with: all of them, except that
+/// a smoke run drives FastMCP's proxy with the fewest only. It answers about
+/// ten results per second there (a fresh backend session per request, debug
+/// upstreams, a busy CI machine), so at 16 connections and more no request
+/// would finish inside a smoke window, and a smoke run proves the harness
+/// works rather than measuring anything.
+fn concurrency_for(opts: &Options, system: &System) -> Vec<usize> {
+    if opts.smoke && matches!(system.kind, Kind::FastMcpProxy { .. }) {
+        opts.concurrency.iter().copied().min().into_iter().collect()
+    } else {
+        opts.concurrency.clone()
+    }
+}
+
 async fn rotation_run(
     opts: &Options,
     auth: &AuthServer,
     system: &System,
     target: &Target,
-    pid: u32,
+    pids: Vec<u32>,
 ) -> anyhow::Result<Rotation> {
     let c = ROTATION_CONCURRENCY;
     let mut slots = Vec::with_capacity(c);
@@ -688,7 +801,7 @@ async fn rotation_run(
         tokens: slots.clone(),
         canned: false,
         request_timeout: REQUEST_TIMEOUT,
-        server_pid: Some(pid),
+        server_pids: pids,
     };
     // Rotate inside the window, then give every other worker a token signed
     // by the new key; the rest keep their old-key tokens.
@@ -760,7 +873,7 @@ async fn memory_run(
 ) -> anyhow::Result<Memory> {
     let target = env.target();
     let token0 = system.auth().then_some(worker_tokens[0].as_str());
-    let mut running = Running::spawn(env, system)?;
+    let mut running = Running::start(env, system).await?;
     wait_ready(
         &mut running,
         &target,
@@ -820,6 +933,103 @@ async fn memory_run(
         sessions_opened: opened,
         open_seconds,
     })
+}
+
+/// Principals that call once through a stdio gateway and then idle, for
+/// [`idle_principals_run`] (fewer in a smoke run).
+fn idle_principals(opts: &Options) -> usize {
+    if opts.smoke { 5 } else { 20 }
+}
+
+/// RSS per idle principal behind a stdio gateway: a fresh gateway, one
+/// call to get it ready (one principal, for mcpgate one child), then the
+/// baseline; then [`idle_principals`] more principals (distinct subjects)
+/// each make one correct `tools/call` on a session of their own and go
+/// quiet; one second later the gateway's RSS and its children's are read
+/// again. mcpgate starts a child per principal (its default isolation),
+/// FastMCP's proxy keeps one child for everyone.
+async fn idle_principals_run(
+    opts: &Options,
+    env: &Environment,
+    auth: &AuthServer,
+    system: &System,
+) -> anyhow::Result<GatewayMemory> {
+    let target = env.target();
+    let n = idle_principals(opts);
+    // Subjects no other measurement uses, so every one is a new principal.
+    let ready_token = auth.mint("usr_bench_idle_ready").await?;
+    let tokens = auth.mint_many("usr_bench_idle", n).await?;
+    let mut running = Running::start(env, system).await?;
+    wait_ready(
+        &mut running,
+        &target,
+        Some(&ready_token),
+        false,
+        Duration::from_secs(60),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sample = |pid: u32| -> anyhow::Result<(u64, usize, u64, Option<u64>)> {
+        let own = load::process_rss_kib(pid).context("reading VmRSS")?;
+        let children = load::children_of(pid);
+        let kib = children
+            .iter()
+            .filter_map(|&c| load::process_rss_kib(c))
+            .sum();
+        let pss = std::iter::once(pid)
+            .chain(children.iter().copied())
+            .map(load::process_pss_kib)
+            .sum::<Option<u64>>();
+        Ok((own, children.len(), kib, pss))
+    };
+    let (base_own, base_children, base_children_kib, base_pss) = sample(running.pid)?;
+    let mut principals = 0;
+    for (i, token) in tokens.iter().enumerate() {
+        let attempt = async {
+            let mut conn = Connection::open(&target).await?;
+            let session = open_session(&mut conn, Some(token), REQUEST_TIMEOUT).await?;
+            crate::proto::call_add(
+                &mut conn,
+                Some(token),
+                &session,
+                1,
+                (i as i64, 1),
+                REQUEST_TIMEOUT,
+            )
+            .await
+        }
+        .await;
+        match attempt {
+            Ok(()) => principals += 1,
+            Err(e) => eprintln!("   idle principal {i}: {e}"),
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (own, children, children_kib, pss) = sample(running.pid)?;
+    running.stop().await;
+    let m = GatewayMemory {
+        system: system.id.to_owned(),
+        principals,
+        baseline_gateway_kib: base_own,
+        baseline_children: base_children,
+        baseline_children_kib: base_children_kib,
+        gateway_kib: own,
+        children,
+        children_kib,
+        baseline_total_pss_kib: base_pss,
+        total_pss_kib: pss,
+    };
+    eprintln!(
+        "   idle principals: {principals} more: gateway {:.1} → {:.1} MiB, {base_children} → {children} children {:.1} → {:.1} MiB; per principal {:.0} KiB gateway alone, {:.0} KiB with children ({:.0} KiB PSS)",
+        base_own as f64 / 1024.0,
+        own as f64 / 1024.0,
+        base_children_kib as f64 / 1024.0,
+        children_kib as f64 / 1024.0,
+        m.per_principal_gateway_kib().unwrap_or(f64::NAN),
+        m.per_principal_total_kib().unwrap_or(f64::NAN),
+        m.per_principal_total_pss_kib().unwrap_or(f64::NAN),
+    );
+    Ok(m)
 }
 
 async fn cold_start_runs(
@@ -1097,6 +1307,14 @@ pub fn problems(results: &Results) -> Vec<String> {
     for m in &results.memory {
         if m.sessions_opened == 0 {
             p.push(format!("{} memory: no session opened", m.system));
+        }
+    }
+    for m in &results.gateway_memory {
+        if m.principals == 0 {
+            p.push(format!(
+                "{} idle principals: no call went through",
+                m.system
+            ));
         }
     }
     for s in &results.systems {

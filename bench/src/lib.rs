@@ -5,11 +5,14 @@
 //!   plus a `/bench/mint` route so the load driver can get tokens (also after a
 //!   key rotation).
 //! - `bench-server`: the Rust servers under test: mcpgate with auth, mcpgate
-//!   without auth, and the bare HTTP "floor".
+//!   without auth, and the bare HTTP "floor"; with `--stdio`, the same tools
+//!   over stdio (the gateway systems' stdio upstream).
 //! - `mcpgate-bench`: the driver. It starts the AS and, one at a time, every
-//!   server under test (FastMCP through uvicorn from `bench/.venv`), drives each
-//!   with real MCP sessions from its own process, measures cold start, RSS and
-//!   key rotation, and writes the JSON results, `BENCHMARKS.md` and the chart.
+//!   server under test (FastMCP through uvicorn from `bench/.venv`; the
+//!   gateways — `mcpgate proxy` and FastMCP's proxy — with their upstream),
+//!   drives each with real MCP sessions from its own process, measures cold
+//!   start, RSS and key rotation, and writes the JSON results,
+//!   `BENCHMARKS.md` and the chart.
 //!
 //! Modules: [`args`] (flag parsing), [`proto`] (a minimal MCP client over
 //! hyper), [`load`] (the closed-loop load generator), [`stats`] (quantiles),

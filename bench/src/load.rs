@@ -63,8 +63,9 @@ pub struct LoadSpec {
     pub canned: bool,
     /// Per-request timeout.
     pub request_timeout: Duration,
-    /// Server processes whose CPU time to sample over the window.
-    pub server_pid: Option<u32>,
+    /// Server processes whose CPU time (each with its direct children) to
+    /// sample over the window: the server, or a gateway and its upstream.
+    pub server_pids: Vec<u32>,
 }
 
 /// What a run measured.
@@ -273,18 +274,24 @@ pub async fn run(spec: LoadSpec, on_window: impl FnOnce(Window)) -> anyhow::Resu
     go.wait().await;
 
     // Sample CPU times at the window's edges.
-    let pid = spec.server_pid;
+    let pids = spec.server_pids.clone();
     let cpu_probe = tokio::spawn(async move {
+        let servers = |pids: &[u32]| -> Option<f64> {
+            if pids.is_empty() {
+                return None;
+            }
+            pids.iter().map(|&p| process_tree_cpu_seconds(p)).sum()
+        };
         tokio::time::sleep_until(w.start).await;
-        let s0 = pid.map(process_tree_cpu_seconds);
+        let s0 = servers(&pids);
         let c0 = self_cpu_seconds();
         let m0 = machine_busy_seconds();
         tokio::time::sleep_until(w.end).await;
-        let s1 = pid.map(process_tree_cpu_seconds);
+        let s1 = servers(&pids);
         let c1 = self_cpu_seconds();
         let m1 = machine_busy_seconds();
         let server = match (s0, s1) {
-            (Some(Some(a)), Some(Some(b))) => Some(b - a),
+            (Some(a), Some(b)) => Some(b - a),
             _ => None,
         };
         let client = match (c0, c1) {
@@ -397,33 +404,53 @@ pub fn self_cpu_seconds() -> Option<f64> {
     stat_cpu_seconds(&stat).map(|(s, _)| s)
 }
 
+/// VmRSS (KiB) of `pid` alone.
+pub fn process_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Proportional set size (KiB) of `pid`: its private pages plus its share
+/// of pages it shares with other processes (`Pss` in /proc/PID/smaps_rollup).
+/// Summed over processes that run the same binary it counts the shared text
+/// once, where VmRSS would count it for each.
+pub fn process_pss_kib(pid: u32) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The direct children of `pid` (by their parent pid in /proc/*/stat).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| stat_cpu_seconds(&stat))
+                .is_some_and(|(_, ppid)| ppid == pid)
+        })
+        .collect()
+}
+
 /// VmRSS (KiB) of `pid` plus that of its direct children.
 pub fn process_tree_rss_kib(pid: u32) -> Option<u64> {
-    let rss = |p: u32| -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    };
-    let mut total = rss(pid)?;
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(child) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat"))
-                && stat_cpu_seconds(&stat).is_some_and(|(_, ppid)| ppid == pid)
-            {
-                total += rss(child).unwrap_or(0);
-            }
-        }
-    }
-    Some(total)
+    let own = process_rss_kib(pid)?;
+    Some(
+        own + children_of(pid)
+            .into_iter()
+            .filter_map(process_rss_kib)
+            .sum::<u64>(),
+    )
 }
 
 #[cfg(test)]

@@ -4,11 +4,20 @@
 use std::fmt::Write as _;
 
 use crate::results::{Results, SourceTree, ThroughputRun};
+use crate::system::{DIRECT_UPSTREAM, is_gateway_id};
 
 /// Headline system: mcpgate with auth on.
 const MCPGATE: &str = "mcpgate";
 /// The same with `bench-server --policies 100` (see `crate::policies`).
 const MCPGATE_POLICIES: &str = "mcpgate-policies";
+/// `mcpgate proxy` in front of the HTTP upstream ([`DIRECT_UPSTREAM`]'s command).
+const GATEWAY_HTTP: &str = "gateway-http";
+/// `mcpgate proxy` in front of `bench-server --stdio`.
+const GATEWAY_STDIO: &str = "gateway-stdio";
+/// FastMCP's proxy in front of the same HTTP upstream.
+const FASTMCP_PROXY_HTTP: &str = "fastmcp-proxy-http";
+/// FastMCP's proxy in front of the same stdio command.
+const FASTMCP_PROXY_STDIO: &str = "fastmcp-proxy-stdio";
 
 fn find<'a>(r: &'a Results, system: &str, sessions: &str, c: usize) -> Option<&'a ThroughputRun> {
     r.throughput
@@ -168,6 +177,7 @@ fn targets(r: &Results, out: &mut String) {
     );
     stateless_targets(r, c, out);
     policy_target(r, c, out);
+    gateway_targets(r, c, out);
     let cold = r.cold_start.iter().find(|c| c.system == MCPGATE);
     let (text, met) = match cold {
         Some(c) => (
@@ -212,6 +222,82 @@ fn targets(r: &Results, out: &mut String) {
     let _ = writeln!(
         out,
         "| zero errors while the signing key rotates mid-run | {text} | {} |",
+        mark(met)
+    );
+}
+
+/// The gateway's targets (session-era, one session per connection):
+/// `mcpgate proxy` against the HTTP upstream measured directly and against
+/// FastMCP's proxy in front of the same upstreams.
+fn gateway_targets(r: &Results, c: usize, out: &mut String) {
+    const S: &str = crate::driver::PER_CONNECTION;
+    let (g1, d1) = (find(r, GATEWAY_HTTP, S, 1), find(r, DIRECT_UPSTREAM, S, 1));
+    let (text, met) = match (g1, d1) {
+        (Some(g), Some(d)) if g.ok > 0 && d.ok > 0 => {
+            let added = g.latency.p50_us - d.latency.p50_us;
+            (
+                format!(
+                    "p50 {} ms through the gateway vs {} ms directly: **{:+.3} ms**",
+                    ms(g.latency.p50_us),
+                    ms(d.latency.p50_us),
+                    added / 1000.0
+                ),
+                Some(added <= 200.0),
+            )
+        }
+        _ => ("–".to_owned(), None),
+    };
+    let _ = writeln!(
+        out,
+        "| gateway: added p50 latency of `mcpgate proxy` vs its HTTP upstream directly, 1 connection, ≤ 0.2 ms | {text} | {} |",
+        mark(met)
+    );
+    let (g, d) = (find(r, GATEWAY_HTTP, S, c), find(r, DIRECT_UPSTREAM, S, c));
+    let (text, met) = match (g, d) {
+        (Some(g), Some(d)) if d.rps > 0.0 => (
+            format!(
+                "{} vs {} results/s = **{:.0}%** of direct",
+                num(g.rps),
+                num(d.rps),
+                g.rps / d.rps * 100.0
+            ),
+            Some(g.rps / d.rps >= 0.6),
+        ),
+        _ => ("–".to_owned(), None),
+    };
+    let _ = writeln!(
+        out,
+        "| gateway: throughput through `mcpgate proxy` ≥ 60% of the HTTP upstream directly ({c} connections) | {text} | {} |",
+        mark(met)
+    );
+    let (f, gs, fs) = (
+        find(r, FASTMCP_PROXY_HTTP, S, c),
+        find(r, GATEWAY_STDIO, S, c),
+        find(r, FASTMCP_PROXY_STDIO, S, c),
+    );
+    let (mut text, met) = match (g, f) {
+        (Some(g), Some(f)) if f.rps > 0.0 => (
+            format!(
+                "HTTP upstream: {} vs {} results/s = **{}**",
+                num(g.rps),
+                num(f.rps),
+                ratio(g.rps, f.rps)
+            ),
+            Some(g.rps / f.rps >= 30.0),
+        ),
+        _ => ("HTTP upstream: –".to_owned(), None),
+    };
+    if let (Some(gs), Some(fs)) = (gs, fs) {
+        text.push_str(&format!(
+            "; stdio upstream (reported, not the target): {} vs {} results/s = {}",
+            num(gs.rps),
+            num(fs.rps),
+            ratio(gs.rps, fs.rps)
+        ));
+    }
+    let _ = writeln!(
+        out,
+        "| gateway: authenticated `tools/call` through `mcpgate proxy` ≥ 30× FastMCP's proxy at {c} connections | {text} | {} |",
         mark(met)
     );
 }
@@ -458,7 +544,8 @@ fn throughput_table(r: &Results, sessions: &str, out: &mut String) {
     let _ = writeln!(out, "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|");
     for &c in &r.config.concurrency {
         let m = find(r, MCPGATE, sessions, c);
-        for s in &r.systems {
+        // The gateways have their own section, next to their upstream.
+        for s in r.systems.iter().filter(|s| !is_gateway_id(&s.id)) {
             let Some(t) = find(r, &s.id, sessions, c) else {
                 continue;
             };
@@ -469,17 +556,8 @@ fn throughput_table(r: &Results, sessions: &str, out: &mut String) {
                 ),
                 _ => ("1×".to_owned(), "1×".to_owned()),
             };
-            let cpu = match t.server_cpu_s {
-                Some(cpu) if t.ok > 0 => format!("{:.0}", cpu * 1e6 / t.ok as f64),
-                _ => "–".to_owned(),
-            };
-            let other = match t.other_cpu_s {
-                Some(o) => format!(
-                    "{:.0}%",
-                    o / r.config.duration_s.max(1e-9) / r.machine.cores.max(1) as f64 * 100.0
-                ),
-                None => format!("load {:.2}", t.load_1m_before),
-            };
+            let cpu = cpu_per_result(t);
+            let other = other_cell(r, t);
             let _ = writeln!(
                 out,
                 "| {c} | {} | {} | {} | {} | {} | {rr} | {lr} | {cpu} | {other} |",
@@ -488,6 +566,170 @@ fn throughput_table(r: &Results, sessions: &str, out: &mut String) {
                 ms(t.latency.p50_us),
                 ms(t.latency.p99_us),
                 errors_cell(t),
+            );
+        }
+    }
+}
+
+/// Server CPU per correct result, microseconds.
+fn cpu_per_result(t: &ThroughputRun) -> String {
+    match t.server_cpu_s {
+        Some(cpu) if t.ok > 0 => format!("{:.0}", cpu * 1e6 / t.ok as f64),
+        _ => "–".to_owned(),
+    }
+}
+
+/// Other processes' CPU during a run, as a share of the machine.
+fn other_cell(r: &Results, t: &ThroughputRun) -> String {
+    match t.other_cpu_s {
+        Some(o) => format!(
+            "{:.0}%",
+            o / r.config.duration_s.max(1e-9) / r.machine.cores.max(1) as f64 * 100.0
+        ),
+        None => format!("load {:.2}", t.load_1m_before),
+    }
+}
+
+/// The gateway rows of one era: the HTTP upstream directly, then each
+/// gateway; `None` when the results have no gateway rows for it.
+fn gateway_table(r: &Results, sessions: &str) -> Option<String> {
+    let ids = [
+        DIRECT_UPSTREAM,
+        GATEWAY_HTTP,
+        FASTMCP_PROXY_HTTP,
+        GATEWAY_STDIO,
+        FASTMCP_PROXY_STDIO,
+    ];
+    if !r
+        .throughput
+        .iter()
+        .any(|t| t.sessions == sessions && is_gateway_id(&t.system))
+    {
+        return None;
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| connections | system | correct results/s | p50 ms | p99 ms | errors | share of the HTTP upstream directly | added p50 ms vs directly | `mcpgate proxy` (same upstream) throughput ÷ this | server CPU µs per result (gateway + upstream) | other processes' CPU during the run |"
+    );
+    let _ = writeln!(
+        out,
+        "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+    );
+    for &c in &r.config.concurrency {
+        let direct = find(r, DIRECT_UPSTREAM, sessions, c);
+        for id in ids {
+            let Some(t) = find(r, id, sessions, c) else {
+                continue;
+            };
+            let label = if id == DIRECT_UPSTREAM {
+                format!("HTTP upstream directly, no gateway (= {})", label(r, id))
+            } else {
+                label(r, id).to_owned()
+            };
+            let http = matches!(id, GATEWAY_HTTP | FASTMCP_PROXY_HTTP);
+            let (share, added) = match direct {
+                Some(d) if http && d.rps > 0.0 && d.ok > 0 && t.ok > 0 => (
+                    format!("{:.0}%", t.rps / d.rps * 100.0),
+                    format!("{:+.3}", (t.latency.p50_us - d.latency.p50_us) / 1000.0),
+                ),
+                _ => ("–".to_owned(), "–".to_owned()),
+            };
+            let ours = match id {
+                FASTMCP_PROXY_HTTP => find(r, GATEWAY_HTTP, sessions, c),
+                FASTMCP_PROXY_STDIO => find(r, GATEWAY_STDIO, sessions, c),
+                _ => None,
+            };
+            let vs = match (id, ours) {
+                (GATEWAY_HTTP | GATEWAY_STDIO, _) => "1×".to_owned(),
+                (_, Some(g)) => ratio(g.rps, t.rps),
+                _ => "–".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "| {c} | {label} | {} | {} | {} | {} | {share} | {added} | {vs} | {} | {} |",
+                num(t.rps),
+                ms(t.latency.p50_us),
+                ms(t.latency.p99_us),
+                errors_cell(t),
+                cpu_per_result(t),
+                other_cell(r, t),
+            );
+        }
+    }
+    Some(out)
+}
+
+/// "Gateway": `mcpgate proxy` and FastMCP's proxy in front of the same
+/// upstreams, the HTTP upstream also measured directly, and the memory per
+/// idle principal behind a stdio gateway; absent for results without them.
+fn gateway_section(r: &Results, out: &mut String) {
+    let session_era = gateway_table(r, crate::driver::PER_CONNECTION);
+    let stateless = gateway_table(r, crate::driver::STATELESS);
+    if session_era.is_none() && stateless.is_none() && r.gateway_memory.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Gateway: `mcpgate proxy` in front of an MCP server\n"
+    );
+    let _ = writeln!(
+        out,
+        "`mcpgate proxy` with auth from the same `SCALEKIT_ENVIRONMENT_URL` / `SCALEKIT_RESOURCE_ID` / `MCP_URL` as the \
+         mcpgate systems (and, like them, a per-principal rate limit the load never reaches), forwarding authenticated \
+         `tools/call add` to an upstream without auth: **HTTP** — `bench-server --system mcpgate-noauth` on a second \
+         loopback port, the very command of \"{}\", whose rows from the same run are that upstream measured directly; \
+         **stdio** — `bench-server --stdio`, the same tools over stdio, one child per principal (the gateway's default \
+         isolation). FastMCP's proxy (`create_proxy` with the same `ScalekitProvider`, `bench/fastmcp_proxy.py`, uvicorn, \
+         1 process) stands in front of the same two upstreams with its defaults: a fresh backend client per request, \
+         one stdio child kept alive for everyone. Same closed loop as above, one session per connection, one principal \
+         per connection; before the runs each principal made one call through `mcpgate proxy`, which starts its \
+         upstream, so the rows show forwarding rather than upstreams starting. **Server CPU per result counts the gateway's and its upstream's CPU** (the HTTP upstream \
+         process, or the stdio children); the direct row counts the upstream alone.\n",
+        label(r, DIRECT_UPSTREAM)
+    );
+    if let Some(table) = session_era {
+        out.push_str(&table);
+    }
+    if let Some(table) = stateless {
+        let _ = writeln!(out, "\n2026-07-28, no session (as above):\n");
+        out.push_str(&table);
+    }
+    if !r.gateway_memory.is_empty() {
+        let _ = writeln!(out, "\n### Memory per idle principal (stdio upstream)\n");
+        let _ = writeln!(
+            out,
+            "A fresh gateway, one call to make it ready (one principal), then the baseline; then more principals \
+             (distinct subjects) each open a session, make one correct `tools/call` and go idle, and one second later \
+             VmRSS is read again: the gateway process alone and the sum over its children (the stdio upstreams). \
+             mcpgate keeps a child per principal; FastMCP's proxy one child for everyone. VmRSS counts the pages the \
+             children share (their binary) once per child; the last column uses the proportional set size (PSS, \
+             shared pages split between the processes that map them) of the gateway and its children instead.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| system | principals added | gateway MiB before → after | children before → after | children MiB before → after | KiB per principal, gateway alone | KiB per principal, gateway + children | KiB per principal, gateway + children, PSS |"
+        );
+        let _ = writeln!(out, "|---|---:|---|---|---|---:|---:|---:|");
+        let kib = |v: Option<f64>| {
+            v.map(|x| format!("{x:.0}"))
+                .unwrap_or_else(|| "–".to_owned())
+        };
+        for m in &r.gateway_memory {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.1} → {:.1} | {} → {} | {:.1} → {:.1} | {} | {} | {} |",
+                label(r, &m.system),
+                m.principals,
+                m.baseline_gateway_kib as f64 / 1024.0,
+                m.gateway_kib as f64 / 1024.0,
+                m.baseline_children,
+                m.children,
+                m.baseline_children_kib as f64 / 1024.0,
+                m.children_kib as f64 / 1024.0,
+                kib(m.per_principal_gateway_kib()),
+                kib(m.per_principal_total_kib()),
+                kib(m.per_principal_total_pss_kib()),
             );
         }
     }
@@ -612,6 +854,8 @@ pub fn markdown(r: &Results, chart: &str, json_path: &str, analysis: Option<&str
          `resultType: \"complete\"` and comes without an `Mcp-Session-Id`.\n"
     );
     throughput_table(r, crate::driver::STATELESS, &mut out);
+
+    gateway_section(r, &mut out);
 
     let _ = writeln!(out, "\n## Cold start\n");
     let _ = writeln!(
@@ -1112,6 +1356,155 @@ mod tests {
             md.contains("commit unknown (not a git checkout (no .git))"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn gateway_targets_compare_with_the_upstream_directly_and_fastmcps_proxy() {
+        let mut r = Results::default();
+        r.config.concurrency = vec![1, 64];
+        r.throughput = vec![
+            run("mcpgate-noauth", "per-connection", 1, 9_000.0, 110.0),
+            run("gateway-http", "per-connection", 1, 5_000.0, 250.0),
+            run("mcpgate-noauth", "per-connection", 64, 20_000.0, 3000.0),
+            run("gateway-http", "per-connection", 64, 13_000.0, 5000.0),
+            run("fastmcp-proxy-http", "per-connection", 64, 200.0, 300_000.0),
+            run("gateway-stdio", "per-connection", 64, 8_000.0, 8000.0),
+            run(
+                "fastmcp-proxy-stdio",
+                "per-connection",
+                64,
+                400.0,
+                150_000.0,
+            ),
+            // Stateless rows must not be taken for session-era ones.
+            run("gateway-http", "stateless", 1, 9_000.0, 100.0),
+        ];
+        let mut out = String::new();
+        targets(&r, &mut out);
+        assert!(
+            out.contains("1 connection, ≤ 0.2 ms | p50 0.25 ms through the gateway vs 0.11 ms directly: **+0.140 ms** | met |"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "(64 connections) | 13,000 vs 20,000 results/s = **65%** of direct | met |"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "≥ 30× FastMCP's proxy at 64 connections | HTTP upstream: 13,000 vs 200 results/s = **65×**; \
+                 stdio upstream (reported, not the target): 8,000 vs 400 results/s = 20× | met |"
+            ),
+            "{out}"
+        );
+
+        // Slower than the targets: each is missed.
+        r.throughput[1].latency.p50_us = 400.0;
+        r.throughput[3].rps = 11_000.0;
+        r.throughput[4].rps = 500.0;
+        let mut out = String::new();
+        targets(&r, &mut out);
+        assert!(out.contains("**+0.290 ms** | **missed** |"), "{out}");
+        assert!(out.contains("= **55%** of direct | **missed** |"), "{out}");
+        assert!(out.contains("= **22×**; stdio"), "{out}");
+        assert!(out.contains("= 20× | **missed** |"), "{out}");
+
+        // Without the gateway systems nothing is measured.
+        r.throughput.retain(|t| t.system == "mcpgate-noauth");
+        let mut out = String::new();
+        targets(&r, &mut out);
+        assert!(
+            out.contains("1 connection, ≤ 0.2 ms | – | not measured |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("directly (64 connections) | – | not measured |"),
+            "{out}"
+        );
+        assert!(out.contains("| HTTP upstream: – | not measured |"), "{out}");
+    }
+
+    #[test]
+    fn the_gateway_section_has_its_rows_and_the_idle_principals() {
+        let md = markdown(&Results::default(), "c.svg", "r.json", None);
+        assert!(!md.contains("## Gateway"), "{md}");
+
+        let mut r = Results::default();
+        r.config.concurrency = vec![64];
+        r.config.duration_s = 10.0;
+        for (id, label) in [
+            ("mcpgate", "mcpgate (auth on)"),
+            ("mcpgate-noauth", "mcpgate (auth off)"),
+            ("gateway-http", "gw http"),
+            ("fastmcp-proxy-http", "fm http"),
+        ] {
+            r.systems.push(crate::results::SystemInfo {
+                id: id.to_owned(),
+                label: label.to_owned(),
+                command: String::new(),
+            });
+        }
+        let mut gw = run("gateway-http", "per-connection", 64, 13_000.0, 5000.0);
+        gw.server_cpu_s = Some(13.0);
+        r.throughput = vec![
+            run("mcpgate", "per-connection", 64, 15_000.0, 4000.0),
+            run("mcpgate-noauth", "per-connection", 64, 20_000.0, 3000.0),
+            gw,
+            run("fastmcp-proxy-http", "per-connection", 64, 200.0, 300_000.0),
+        ];
+        r.gateway_memory = vec![crate::results::GatewayMemory {
+            system: "gateway-stdio".to_owned(),
+            principals: 20,
+            baseline_gateway_kib: 10_240,
+            baseline_children: 1,
+            baseline_children_kib: 4_096,
+            gateway_kib: 12_288,
+            children: 21,
+            children_kib: 86_016,
+            baseline_total_pss_kib: Some(12_000),
+            total_pss_kib: Some(52_000),
+        }];
+        let md = markdown(&r, "c.svg", "r.json", None);
+        let start = md.find("## Gateway").expect("section");
+        let section = &md[start..md.find("## Cold start").unwrap()];
+        assert!(
+            section.contains(
+                "| 64 | HTTP upstream directly, no gateway (= mcpgate (auth off)) | 20,000 | 3.00 |"
+            ),
+            "{section}"
+        );
+        // Share of direct, added p50, 1× for itself, CPU per result (13 s / 130,000).
+        assert!(
+            section
+                .contains("| 64 | gw http | 13,000 | 5.00 | 0.00 | 0 | 65% | +2.000 | 1× | 100 |"),
+            "{section}"
+        );
+        assert!(
+            section.contains("| 64 | fm http | 200 | 300 | 0.00 | 0 | 1% | +297.000 | 65× |"),
+            "{section}"
+        );
+        assert!(
+            section.contains(
+                "| gateway-stdio | 20 | 10.0 → 12.0 | 1 → 21 | 4.0 → 84.0 | 102 | 4198 | 2000 |"
+            ),
+            "{section}"
+        );
+        // The gateways stay out of the servers' tables.
+        let headline = &md[..start];
+        assert!(!headline.contains("| gw http |"), "{headline}");
+        assert!(
+            headline.contains("| 64 | mcpgate (auth off) |"),
+            "{headline}"
+        );
+    }
+
+    #[test]
+    fn results_files_without_the_gateway_memory_still_load() {
+        let mut json = serde_json::to_value(Results::default()).unwrap();
+        json.as_object_mut().unwrap().remove("gateway_memory");
+        let r: Results = serde_json::from_value(json).unwrap();
+        assert!(r.gateway_memory.is_empty());
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub struct Results {
     /// tokens; empty in results files written before it was measured.
     #[serde(default)]
     pub verify_alg: Vec<AlgVerifyCost>,
+    /// Resident memory per idle principal behind a gateway with a stdio
+    /// upstream; empty in results files written before it was measured.
+    #[serde(default)]
+    pub gateway_memory: Vec<GatewayMemory>,
     /// Load while the signing key rotates.
     pub rotation: Vec<Rotation>,
     /// Anything that went wrong in the harness itself.
@@ -196,6 +200,65 @@ pub struct Memory {
     pub sessions_opened: usize,
     /// Seconds it took to open them.
     pub open_seconds: f64,
+}
+
+/// A stdio gateway's memory before and after more principals each made one
+/// call and went idle (VmRSS, KiB; the gateway process alone and the sum over
+/// its direct children, the stdio upstreams).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GatewayMemory {
+    /// System id.
+    pub system: String,
+    /// Principals that made their call after the baseline (distinct subjects).
+    pub principals: usize,
+    /// The gateway after start-up and one principal's call.
+    pub baseline_gateway_kib: u64,
+    /// Its children then.
+    pub baseline_children: usize,
+    /// Their RSS then, summed.
+    pub baseline_children_kib: u64,
+    /// The gateway with the principals idle.
+    pub gateway_kib: u64,
+    /// Its children then.
+    pub children: usize,
+    /// Their RSS then, summed.
+    pub children_kib: u64,
+    /// Proportional set size (PSS, KiB) of the gateway plus its children at
+    /// the baseline: shared pages (the children's common binary) counted
+    /// once; `None` when /proc/PID/smaps_rollup could not be read.
+    #[serde(default)]
+    pub baseline_total_pss_kib: Option<u64>,
+    /// The same with the principals idle.
+    #[serde(default)]
+    pub total_pss_kib: Option<u64>,
+}
+
+impl GatewayMemory {
+    /// Growth of the gateway process alone per principal, KiB.
+    pub fn per_principal_gateway_kib(&self) -> Option<f64> {
+        (self.principals > 0).then(|| {
+            (self.gateway_kib as f64 - self.baseline_gateway_kib as f64) / self.principals as f64
+        })
+    }
+
+    /// Growth of the gateway plus its children per principal in PSS, KiB.
+    pub fn per_principal_total_pss_kib(&self) -> Option<f64> {
+        match (self.baseline_total_pss_kib, self.total_pss_kib) {
+            (Some(before), Some(after)) if self.principals > 0 => {
+                Some((after as f64 - before as f64) / self.principals as f64)
+            }
+            _ => None,
+        }
+    }
+
+    /// Growth of the gateway plus its children per principal, KiB.
+    pub fn per_principal_total_kib(&self) -> Option<f64> {
+        (self.principals > 0).then(|| {
+            ((self.gateway_kib + self.children_kib) as f64
+                - (self.baseline_gateway_kib + self.baseline_children_kib) as f64)
+                / self.principals as f64
+        })
+    }
 }
 
 /// Cost of one token verification.

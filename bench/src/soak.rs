@@ -1021,6 +1021,8 @@ pub async fn run(opts: &SoakOptions) -> anyhow::Result<SoakResults> {
         env_url: auth.env_url.clone(),
         resource_id: auth.resource_id.clone(),
         port,
+        // No gateway in the soak: nothing listens there.
+        upstream_port: 0,
     };
     // The main benchmark's `mcpgate` system: auth on, verified-token cache on
     // (the default), rate limit and session caps far above the load.

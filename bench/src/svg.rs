@@ -152,6 +152,8 @@ pub fn chart(results: &Results) -> String {
         results
             .systems
             .iter()
+            // The gateways are reported in their own table, not charted.
+            .filter(|s| !crate::system::is_gateway_id(&s.id))
             .map(|s| Series {
                 system: s.id.clone(),
                 label: s.label.clone(),

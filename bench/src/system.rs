@@ -45,12 +45,56 @@ pub enum Kind {
     },
     /// Canned bytes from a bare axum handler.
     Floor,
+    /// `mcpgate proxy` (auth from the same `SCALEKIT_*` / `MCP_URL` as the
+    /// mcpgate systems) in front of an upstream without auth.
+    Gateway {
+        /// What it forwards to.
+        upstream: Upstream,
+    },
+    /// FastMCP's proxy (`create_proxy`) with its `ScalekitProvider`, under
+    /// uvicorn (1 process), in front of the same upstreams
+    /// (`bench/fastmcp_proxy.py`).
+    FastMcpProxy {
+        /// What it forwards to.
+        upstream: Upstream,
+    },
     /// Diagnostics: rmcp's Streamable HTTP service alone, with these
     /// `bench-server` flags.
     Rmcp {
         /// Extra flags (`--stateless --json`, `--no-priming`, `--channel-capacity 4`).
         flags: &'static [&'static str],
     },
+}
+
+/// The upstream of a gateway system: the same `add` / `inspect_token` tools
+/// without auth, either served over HTTP by its own process or started over
+/// stdio by the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// `bench-server --system mcpgate-noauth` on a second loopback port: the
+    /// very command of the "mcpgate (auth off)" system, so that system's rows
+    /// are this upstream measured directly.
+    Http,
+    /// `bench-server --stdio`, started by the gateway (mcpgate: one child per
+    /// principal, its default isolation; FastMCP: one child kept alive, its
+    /// `StdioTransport` default).
+    Stdio,
+}
+
+/// The system whose rows are the HTTP upstream measured directly, without
+/// the gateway in front (the identical command, on the main port).
+pub const DIRECT_UPSTREAM: &str = "mcpgate-noauth";
+
+/// `mcpgate proxy --max-children` for the gateway systems: upstreams (stdio
+/// children or HTTP sessions, one per principal) at once, above the 64
+/// principals of the largest run plus the idle-principal measurement (the
+/// default, 64, would refuse the 65th principal with 503).
+pub const GATEWAY_MAX_CHILDREN: &str = "1000";
+
+/// Whether `id` names a gateway system (`mcpgate proxy` or FastMCP's proxy),
+/// reported in its own section rather than next to the servers.
+pub fn is_gateway_id(id: &str) -> bool {
+    id.starts_with("gateway-") || id.starts_with("fastmcp-proxy-")
 }
 
 /// A system under test.
@@ -73,6 +117,33 @@ impl System {
                 | Kind::McpgateNoTokenCache
                 | Kind::McpgatePolicies
                 | Kind::FastMcp { .. }
+                | Kind::Gateway { .. }
+                | Kind::FastMcpProxy { .. }
+        )
+    }
+
+    /// The HTTP upstream this system forwards to, if it has one of its own.
+    pub fn http_upstream(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Gateway {
+                upstream: Upstream::Http
+            } | Kind::FastMcpProxy {
+                upstream: Upstream::Http
+            }
+        )
+    }
+
+    /// Whether this is a gateway in front of a stdio upstream (the
+    /// idle-principal memory measurement).
+    pub fn stdio_gateway(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Gateway {
+                upstream: Upstream::Stdio
+            } | Kind::FastMcpProxy {
+                upstream: Upstream::Stdio
+            }
         )
     }
 
@@ -99,8 +170,10 @@ impl System {
 
     /// Whether the system serves the stateless 2026-07-28 revision (measured
     /// with the session-era runs, side by side): mcpgate (also with
-    /// policies), FastMCP 4 (through the Python SDK 2.3) and the floor, not
-    /// the rmcp diagnostics.
+    /// policies), FastMCP 4 (through the Python SDK 2.3), the floor and
+    /// `mcpgate proxy` (which speaks 2026-07-28 to an upstream that serves
+    /// it and bridges to a session otherwise), not the rmcp diagnostics or
+    /// FastMCP's proxy (its session-era rows are the comparison).
     pub fn speaks_stateless(&self) -> bool {
         matches!(
             self.kind,
@@ -109,6 +182,7 @@ impl System {
                 | Kind::McpgateNoAuth
                 | Kind::FastMcp { .. }
                 | Kind::Floor
+                | Kind::Gateway { .. }
         )
     }
 
@@ -189,6 +263,36 @@ pub fn all() -> Vec<System> {
             label: "FastMCP 4 + ScalekitProvider (uvicorn --workers 2)",
             kind: Kind::FastMcp { workers: 2 },
         },
+        // The gateways next to the upstream they forward to ("mcpgate (auth
+        // off)" above is that HTTP upstream measured directly).
+        System {
+            id: "gateway-http",
+            label: "mcpgate proxy → HTTP upstream (auth on)",
+            kind: Kind::Gateway {
+                upstream: Upstream::Http,
+            },
+        },
+        System {
+            id: "gateway-stdio",
+            label: "mcpgate proxy → stdio upstream (auth on, a child per principal)",
+            kind: Kind::Gateway {
+                upstream: Upstream::Stdio,
+            },
+        },
+        System {
+            id: "fastmcp-proxy-http",
+            label: "FastMCP 4 proxy + ScalekitProvider → HTTP upstream (uvicorn, 1 process)",
+            kind: Kind::FastMcpProxy {
+                upstream: Upstream::Http,
+            },
+        },
+        System {
+            id: "fastmcp-proxy-stdio",
+            label: "FastMCP 4 proxy + ScalekitProvider → stdio upstream (uvicorn, 1 process)",
+            kind: Kind::FastMcpProxy {
+                upstream: Upstream::Stdio,
+            },
+        },
         System {
             id: "floor",
             label: "floor (canned bytes, axum)",
@@ -214,106 +318,192 @@ pub struct Environment {
     pub resource_id: String,
     /// The port every server under test listens on (one at a time).
     pub port: u16,
+    /// The port of the gateway systems' HTTP upstream.
+    pub upstream_port: u16,
 }
 
 impl Environment {
     /// The command that starts `system`, and its printable form.
     pub fn command(&self, system: &System) -> (Command, String) {
-        let port = self.port.to_string();
         match system.kind {
-            Kind::FastMcp { workers } => {
-                let uvicorn = self.venv.join("bin/uvicorn");
-                let mut args: Vec<String> = vec![
-                    "fastmcp_server:app".into(),
-                    "--host".into(),
-                    "127.0.0.1".into(),
-                    "--port".into(),
-                    port,
-                    "--log-level".into(),
-                    "warning".into(),
-                    "--no-access-log".into(),
-                ];
-                if workers > 1 {
-                    args.extend(["--workers".into(), workers.to_string()]);
-                }
-                let mut cmd = Command::new(&uvicorn);
-                cmd.args(&args)
-                    .current_dir(&self.bench_dir)
-                    .env("SCALEKIT_ENVIRONMENT_URL", &self.env_url)
-                    .env("SCALEKIT_RESOURCE_ID", &self.resource_id)
-                    .env("BASE_URL", format!("http://127.0.0.1:{}", self.port))
-                    .env("PYTHONDONTWRITEBYTECODE", "1");
-                let shown = format!(
-                    "SCALEKIT_ENVIRONMENT_URL=$ENV SCALEKIT_RESOURCE_ID=$RES BASE_URL=http://127.0.0.1:$PORT bench/.venv/bin/uvicorn {} (cwd bench/)",
-                    args.join(" ").replace(&self.port.to_string(), "$PORT")
-                );
+            Kind::FastMcp { workers } => self.uvicorn("fastmcp_server:app", workers),
+            Kind::FastMcpProxy { upstream } => {
+                let (mut cmd, shown) = self.uvicorn("fastmcp_proxy:app", 1);
+                let shown = match upstream {
+                    Upstream::Http => {
+                        cmd.env("UPSTREAM_URL", self.upstream_url());
+                        format!("UPSTREAM_URL=http://127.0.0.1:$UPSTREAM_PORT/mcp {shown}")
+                    }
+                    Upstream::Stdio => {
+                        let argv = serde_json::json!([
+                            self.bin_dir.join("bench-server").to_string_lossy(),
+                            "--stdio"
+                        ]);
+                        cmd.env("UPSTREAM_COMMAND", argv.to_string());
+                        format!(
+                            "UPSTREAM_COMMAND='[\"target/release/bench-server\", \"--stdio\"]' {shown}"
+                        )
+                    }
+                };
                 (cmd, shown)
             }
-            kind => {
-                let name = match kind {
-                    Kind::Mcpgate | Kind::McpgateNoTokenCache | Kind::McpgatePolicies => "mcpgate",
-                    Kind::McpgateNoAuth => "mcpgate-noauth",
-                    Kind::Rmcp { .. } => "rmcp",
-                    _ => "floor",
-                };
-                let mut args = vec![
-                    "--system".to_owned(),
-                    name.to_owned(),
-                    "--port".to_owned(),
-                    port,
-                ];
-                let mut shown = format!("target/release/bench-server --system {name} --port $PORT");
-                if let Kind::Rmcp { flags } = kind {
-                    args.extend(flags.iter().map(|f| (*f).to_owned()));
-                    for f in flags {
-                        shown.push(' ');
-                        shown.push_str(f);
-                    }
-                }
-                if matches!(
-                    kind,
-                    Kind::Mcpgate | Kind::McpgateNoTokenCache | Kind::McpgatePolicies
-                ) {
-                    args.extend([
-                        "--env-url".to_owned(),
-                        self.env_url.clone(),
-                        "--resource-id".to_owned(),
-                        self.resource_id.clone(),
-                    ]);
-                    shown.push_str(" --env-url $ENV --resource-id $RES");
-                }
-                if matches!(
-                    kind,
-                    Kind::Mcpgate
-                        | Kind::McpgateNoTokenCache
-                        | Kind::McpgatePolicies
-                        | Kind::McpgateNoAuth
-                ) {
-                    // Far above anything the load sends (see bench-server's docs).
-                    let limits = [
-                        "--rate-limit",
-                        MCPGATE_RATE_LIMIT,
-                        "--max-sessions",
-                        MCPGATE_MAX_SESSIONS,
-                    ];
-                    args.extend(limits.iter().map(|a| (*a).to_owned()));
-                    shown.push(' ');
-                    shown.push_str(&limits.join(" "));
-                }
-                if kind == Kind::McpgatePolicies {
-                    let n = POLICY_RULES.to_string();
-                    shown.push_str(&format!(" --policies {n}"));
-                    args.extend(["--policies".to_owned(), n]);
-                }
-                if kind == Kind::McpgateNoTokenCache {
-                    args.extend(["--verified-token-cache".to_owned(), "0".to_owned()]);
-                    shown.push_str(" --verified-token-cache 0");
-                }
-                let mut cmd = Command::new(self.bin_dir.join("bench-server"));
-                cmd.args(&args);
-                (cmd, shown)
+            Kind::Gateway { upstream } => self.gateway(upstream),
+            kind => self.bench_server(kind, self.port, "$PORT"),
+        }
+    }
+
+    /// The gateway systems' HTTP upstream: `bench-server --system
+    /// mcpgate-noauth`, the command of [`DIRECT_UPSTREAM`], on
+    /// [`upstream_port`](Self::upstream_port).
+    pub fn upstream_command(&self) -> (Command, String) {
+        self.bench_server(Kind::McpgateNoAuth, self.upstream_port, "$UPSTREAM_PORT")
+    }
+
+    /// Where the HTTP upstream listens.
+    pub fn upstream_target(&self) -> Target {
+        Target::loopback(self.upstream_port)
+    }
+
+    fn upstream_url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.upstream_port)
+    }
+
+    /// `mcpgate proxy` with the environment variables a user sets, limits the
+    /// load never reaches (as for the mcpgate systems), in front of `upstream`.
+    fn gateway(&self, upstream: Upstream) -> (Command, String) {
+        let mut args: Vec<String> = [
+            "proxy",
+            "--rate-limit",
+            MCPGATE_RATE_LIMIT,
+            "--max-children",
+            GATEWAY_MAX_CHILDREN,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let mut shown = format!(
+            "SCALEKIT_ENVIRONMENT_URL=$ENV SCALEKIT_RESOURCE_ID=$RES MCP_URL=http://127.0.0.1:$PORT/mcp target/release/mcpgate {}",
+            args.join(" ")
+        );
+        match upstream {
+            Upstream::Http => {
+                args.extend(["--upstream".to_owned(), self.upstream_url()]);
+                shown.push_str(" --upstream http://127.0.0.1:$UPSTREAM_PORT/mcp");
+            }
+            Upstream::Stdio => {
+                args.extend([
+                    "--".to_owned(),
+                    self.bin_dir
+                        .join("bench-server")
+                        .to_string_lossy()
+                        .into_owned(),
+                    "--stdio".to_owned(),
+                ]);
+                shown.push_str(" -- target/release/bench-server --stdio");
             }
         }
+        let mut cmd = Command::new(self.bin_dir.join("mcpgate"));
+        cmd.args(&args)
+            // Not the repository root: the gateway also reads `./.env`.
+            .current_dir(&self.log_dir)
+            .env("SCALEKIT_ENVIRONMENT_URL", &self.env_url)
+            .env("SCALEKIT_RESOURCE_ID", &self.resource_id)
+            .env("MCP_URL", format!("http://127.0.0.1:{}/mcp", self.port));
+        (cmd, shown)
+    }
+
+    /// A FastMCP app (`module:app` in `bench/`) under uvicorn on the main
+    /// port, with `ScalekitProvider`'s environment.
+    fn uvicorn(&self, app: &str, workers: usize) -> (Command, String) {
+        let uvicorn = self.venv.join("bin/uvicorn");
+        let mut args: Vec<String> = vec![
+            app.into(),
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            self.port.to_string(),
+            "--log-level".into(),
+            "warning".into(),
+            "--no-access-log".into(),
+        ];
+        if workers > 1 {
+            args.extend(["--workers".into(), workers.to_string()]);
+        }
+        let mut cmd = Command::new(&uvicorn);
+        cmd.args(&args)
+            .current_dir(&self.bench_dir)
+            .env("SCALEKIT_ENVIRONMENT_URL", &self.env_url)
+            .env("SCALEKIT_RESOURCE_ID", &self.resource_id)
+            .env("BASE_URL", format!("http://127.0.0.1:{}", self.port))
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        let shown = format!(
+            "SCALEKIT_ENVIRONMENT_URL=$ENV SCALEKIT_RESOURCE_ID=$RES BASE_URL=http://127.0.0.1:$PORT bench/.venv/bin/uvicorn {} (cwd bench/)",
+            args.join(" ").replace(&self.port.to_string(), "$PORT")
+        );
+        (cmd, shown)
+    }
+
+    /// `bench-server` for the Rust server kinds, listening on `port`
+    /// (`port_shown` in the printable form).
+    fn bench_server(&self, kind: Kind, port: u16, port_shown: &str) -> (Command, String) {
+        let name = match kind {
+            Kind::Mcpgate | Kind::McpgateNoTokenCache | Kind::McpgatePolicies => "mcpgate",
+            Kind::McpgateNoAuth => "mcpgate-noauth",
+            Kind::Rmcp { .. } => "rmcp",
+            _ => "floor",
+        };
+        let mut args = vec![
+            "--system".to_owned(),
+            name.to_owned(),
+            "--port".to_owned(),
+            port.to_string(),
+        ];
+        let mut shown = format!("target/release/bench-server --system {name} --port {port_shown}");
+        if let Kind::Rmcp { flags } = kind {
+            args.extend(flags.iter().map(|f| (*f).to_owned()));
+            for f in flags {
+                shown.push(' ');
+                shown.push_str(f);
+            }
+        }
+        if matches!(
+            kind,
+            Kind::Mcpgate | Kind::McpgateNoTokenCache | Kind::McpgatePolicies
+        ) {
+            args.extend([
+                "--env-url".to_owned(),
+                self.env_url.clone(),
+                "--resource-id".to_owned(),
+                self.resource_id.clone(),
+            ]);
+            shown.push_str(" --env-url $ENV --resource-id $RES");
+        }
+        if matches!(
+            kind,
+            Kind::Mcpgate | Kind::McpgateNoTokenCache | Kind::McpgatePolicies | Kind::McpgateNoAuth
+        ) {
+            // Far above anything the load sends (see bench-server's docs).
+            let limits = [
+                "--rate-limit",
+                MCPGATE_RATE_LIMIT,
+                "--max-sessions",
+                MCPGATE_MAX_SESSIONS,
+            ];
+            args.extend(limits.iter().map(|a| (*a).to_owned()));
+            shown.push(' ');
+            shown.push_str(&limits.join(" "));
+        }
+        if kind == Kind::McpgatePolicies {
+            let n = POLICY_RULES.to_string();
+            shown.push_str(&format!(" --policies {n}"));
+            args.extend(["--policies".to_owned(), n]);
+        }
+        if kind == Kind::McpgateNoTokenCache {
+            args.extend(["--verified-token-cache".to_owned(), "0".to_owned()]);
+            shown.push_str(" --verified-token-cache 0");
+        }
+        let mut cmd = Command::new(self.bin_dir.join("bench-server"));
+        cmd.args(&args);
+        (cmd, shown)
     }
 
     /// The target every server listens on.
@@ -331,31 +521,72 @@ pub struct Running {
     /// When the process was spawned.
     pub spawned_at: Instant,
     stopped: bool,
+    /// The HTTP upstream a gateway system forwards to: started before it,
+    /// stopped after it.
+    upstream: Option<Box<Running>>,
 }
 
 impl Running {
     /// Spawns `system` in its own process group, output to `{log_dir}/{id}.log`.
     pub fn spawn(env: &Environment, system: &System) -> anyhow::Result<Self> {
-        let (mut cmd, _) = env.command(system);
+        let (cmd, _) = env.command(system);
+        Self::spawn_logged(env, cmd, system.id)
+    }
+
+    /// Starts `system`: for a gateway with an HTTP upstream, the upstream
+    /// first (its log `{id}-upstream.log`), ready before the gateway is
+    /// spawned (the gateway connects to it when it starts).
+    pub async fn start(env: &Environment, system: &System) -> anyhow::Result<Self> {
+        let upstream = if system.http_upstream() {
+            let (cmd, _) = env.upstream_command();
+            let mut upstream = Self::spawn_logged(env, cmd, &format!("{}-upstream", system.id))?;
+            wait_ready(
+                &mut upstream,
+                &env.upstream_target(),
+                None,
+                false,
+                Duration::from_secs(60),
+            )
+            .await
+            .context("the HTTP upstream")?;
+            Some(Box::new(upstream))
+        } else {
+            None
+        };
+        let mut running = Self::spawn(env, system)?;
+        running.upstream = upstream;
+        Ok(running)
+    }
+
+    /// The processes that serve a request: this one and, for a gateway with
+    /// an HTTP upstream, the upstream (each with its direct children, e.g.
+    /// stdio upstreams, when measured).
+    pub fn pids(&self) -> Vec<u32> {
+        std::iter::once(self.pid)
+            .chain(self.upstream.as_ref().map(|u| u.pid))
+            .collect()
+    }
+
+    /// `cmd` in its own process group, output to `{log_dir}/{name}.log`.
+    fn spawn_logged(env: &Environment, mut cmd: Command, name: &str) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&env.log_dir)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(env.log_dir.join(format!("{}.log", system.id)))?;
+            .open(env.log_dir.join(format!("{name}.log")))?;
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .process_group(0);
         let spawned_at = Instant::now();
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {}", system.id))?;
+        let child = cmd.spawn().with_context(|| format!("spawning {name}"))?;
         let pid = child.id();
         Ok(Self {
             child,
             pid,
             spawned_at,
             stopped: false,
+            upstream: None,
         })
     }
 
@@ -366,6 +597,7 @@ impl Running {
             pid,
             spawned_at,
             stopped: false,
+            upstream: None,
         }
     }
 
@@ -389,6 +621,9 @@ impl Running {
             signal_group(self.pid, "KILL");
         }
         self.stopped = true;
+        if let Some(upstream) = self.upstream.take() {
+            Box::pin(upstream.stop()).await;
+        }
     }
 
     /// Whether the process already exited.
@@ -487,4 +722,132 @@ pub async fn wait_ready(
 /// `{venv}/bin/python` exists.
 pub fn venv_ready(venv: &Path) -> bool {
     venv.join("bin/python").exists() && venv.join("bin/uvicorn").exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Environment {
+        Environment {
+            bin_dir: PathBuf::from("/bin-dir"),
+            bench_dir: PathBuf::from("/repo/bench"),
+            venv: PathBuf::from("/repo/bench/.venv"),
+            log_dir: PathBuf::from("/logs"),
+            env_url: "http://127.0.0.1:1000".to_owned(),
+            resource_id: "res_1".to_owned(),
+            port: 2000,
+            upstream_port: 3000,
+        }
+    }
+
+    fn system(id: &str) -> System {
+        all().into_iter().find(|s| s.id == id).unwrap()
+    }
+
+    fn args(cmd: &Command) -> Vec<String> {
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn env_var(cmd: &Command, key: &str) -> Option<String> {
+        cmd.get_envs()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    #[test]
+    fn the_gateway_runs_mcpgate_proxy_with_the_mcpgate_systems_auth_and_limits() {
+        let env = env();
+        let (cmd, shown) = env.command(&system("gateway-http"));
+        assert_eq!(cmd.get_program(), "/bin-dir/mcpgate");
+        assert_eq!(
+            args(&cmd),
+            [
+                "proxy",
+                "--rate-limit",
+                MCPGATE_RATE_LIMIT,
+                "--max-children",
+                GATEWAY_MAX_CHILDREN,
+                "--upstream",
+                "http://127.0.0.1:3000/mcp"
+            ]
+        );
+        assert_eq!(
+            env_var(&cmd, "MCP_URL").as_deref(),
+            Some("http://127.0.0.1:2000/mcp")
+        );
+        assert_eq!(
+            env_var(&cmd, "SCALEKIT_ENVIRONMENT_URL").as_deref(),
+            Some("http://127.0.0.1:1000")
+        );
+        assert_eq!(
+            env_var(&cmd, "SCALEKIT_RESOURCE_ID").as_deref(),
+            Some("res_1")
+        );
+        assert!(
+            shown.contains("--upstream http://127.0.0.1:$UPSTREAM_PORT/mcp"),
+            "{shown}"
+        );
+
+        let (cmd, _) = env.command(&system("gateway-stdio"));
+        let a = args(&cmd);
+        assert_eq!(
+            &a[a.len() - 3..],
+            ["--", "/bin-dir/bench-server", "--stdio"]
+        );
+    }
+
+    #[test]
+    fn the_http_upstream_is_the_auth_off_system_on_the_second_port() {
+        let env = env();
+        let (direct, direct_shown) = env.command(&system(DIRECT_UPSTREAM));
+        let (upstream, upstream_shown) = env.upstream_command();
+        let mut want = args(&direct);
+        let port = want.iter().position(|a| a == "2000").unwrap();
+        want[port] = "3000".to_owned();
+        assert_eq!(args(&upstream), want);
+        assert_eq!(upstream.get_program(), direct.get_program());
+        assert_eq!(
+            upstream_shown,
+            direct_shown.replace("$PORT", "$UPSTREAM_PORT")
+        );
+    }
+
+    #[test]
+    fn fastmcps_proxy_gets_its_upstream_from_the_environment() {
+        let env = env();
+        let (cmd, _) = env.command(&system("fastmcp-proxy-http"));
+        assert_eq!(args(&cmd)[0], "fastmcp_proxy:app");
+        assert_eq!(
+            env_var(&cmd, "UPSTREAM_URL").as_deref(),
+            Some("http://127.0.0.1:3000/mcp")
+        );
+        let (cmd, _) = env.command(&system("fastmcp-proxy-stdio"));
+        let argv: Vec<String> =
+            serde_json::from_str(&env_var(&cmd, "UPSTREAM_COMMAND").unwrap()).unwrap();
+        assert_eq!(argv, ["/bin-dir/bench-server", "--stdio"]);
+        assert_eq!(env_var(&cmd, "UPSTREAM_URL"), None);
+    }
+
+    #[test]
+    fn gateway_systems_carry_tokens_and_are_reported_apart() {
+        for s in all() {
+            let gateway = matches!(s.kind, Kind::Gateway { .. } | Kind::FastMcpProxy { .. });
+            assert_eq!(is_gateway_id(s.id), gateway, "{}", s.id);
+            if gateway {
+                assert!(s.auth() && !s.is_main(), "{}", s.id);
+                assert_eq!(
+                    s.speaks_stateless(),
+                    matches!(s.kind, Kind::Gateway { .. }),
+                    "{}",
+                    s.id
+                );
+                assert_eq!(s.http_upstream(), s.id.ends_with("-http"), "{}", s.id);
+                assert_eq!(s.stdio_gateway(), s.id.ends_with("-stdio"), "{}", s.id);
+            }
+        }
+        assert!(!is_gateway_id(DIRECT_UPSTREAM));
+    }
 }

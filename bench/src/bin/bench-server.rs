@@ -17,6 +17,10 @@
 //!   request is refused (at the defaults a closed-loop run is mostly 429s);
 //! - `--system floor`: the thinnest axum handler that answers canned MCP
 //!   bytes — what the HTTP stack can do at all (session-era and 2026-07-28);
+//! - `--stdio` (no `--system`, no port): the same tools (`add`,
+//!   `inspect_token`) over stdio without auth, one session per process — the
+//!   upstream `mcpgate proxy -- bench-server --stdio` and FastMCP's proxy
+//!   start for each principal (or once);
 //! - `--system rmcp`: diagnostics — rmcp's Streamable HTTP service alone (no
 //!   mcpgate), with `--stateless`, `--json`, `--no-priming`,
 //!   `--channel-capacity N` to see what each rmcp setting costs.
@@ -207,6 +211,19 @@ async fn serve_floor(listener: TcpListener) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let flags = Flags::from_env().map_err(anyhow::Error::msg)?;
+    if flags.has("stdio") {
+        // Stdout carries the protocol: nothing else may be printed there.
+        McpServer::new("bench")
+            .tool("add", "Adds two integers", add)
+            .tool(
+                "inspect_token",
+                "Returns the caller's JWT claims",
+                inspect_token,
+            )
+            .serve_stdio()
+            .await?;
+        return Ok(());
+    }
     let system = flags
         .require("system")
         .map_err(anyhow::Error::msg)?
@@ -262,6 +279,8 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
             Ok(())
         }
-        other => anyhow::bail!("unknown --system {other} (mcpgate, mcpgate-noauth, floor)"),
+        other => anyhow::bail!(
+            "unknown --system {other} (mcpgate, mcpgate-noauth, floor, rmcp; or --stdio)"
+        ),
     }
 }

@@ -156,7 +156,7 @@ pub(crate) struct ProxyArgs {
     #[arg(long, value_name = "ADDR")]
     admin_listen: Option<SocketAddr>,
     /// Requests per second each principal may send, also its burst [default: 50 per second, bursts of 100].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     rate_limit: Option<u32>,
 }
 
@@ -257,9 +257,6 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     };
     let mut endpoint = ProtectedEndpoint::new(protection);
     if let Some(n) = args.rate_limit {
-        if n == 0 {
-            bail!("--rate-limit must be at least 1 request per second");
-        }
         endpoint = endpoint.principal_rate_limit(RateLimit::per_second(n).burst(n));
     }
     for origin in origins {
@@ -361,6 +358,20 @@ mod tests {
         ])
         .unwrap();
         assert!(matches!(config.upstream(), Upstream::Http(_)));
+    }
+
+    #[test]
+    fn the_rate_limit_is_at_least_one_request_per_second() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("proxy").chain(args.iter().copied()))
+        };
+        let cli = parse(&["--rate-limit", "5000", "--", "x"]).unwrap();
+        assert_eq!(cli.proxy.rate_limit, Some(5000));
+        assert_eq!(parse(&["--", "x"]).unwrap().proxy.rate_limit, None);
+        let zero = parse(&["--rate-limit", "0", "--", "x"])
+            .unwrap_err()
+            .to_string();
+        assert!(zero.contains("--rate-limit"), "{zero}");
     }
 
     #[test]
