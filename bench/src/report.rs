@@ -237,7 +237,10 @@ fn gateway_targets(r: &Results, c: usize, out: &mut String) {
         (crate::driver::STATELESS, "2026-07-28"),
         (S, "one session per connection"),
     ] {
-        let (g1, d1) = (find(r, GATEWAY_HTTP, era, 1), find(r, DIRECT_UPSTREAM, era, 1));
+        let (g1, d1) = (
+            find(r, GATEWAY_HTTP, era, 1),
+            find(r, DIRECT_UPSTREAM, era, 1),
+        );
         let (text, met) = match (g1, d1) {
             (Some(g), Some(d)) if g.ok > 0 && d.ok > 0 => {
                 let added = g.latency.p50_us - d.latency.p50_us;
@@ -258,7 +261,10 @@ fn gateway_targets(r: &Results, c: usize, out: &mut String) {
             "| gateway ({label}): added p50 latency of `mcpgate proxy` vs its HTTP upstream directly, 1 connection, ≤ 0.2 ms | {text} | {} |",
             mark(met)
         );
-        let (g, d) = (find(r, GATEWAY_HTTP, era, c), find(r, DIRECT_UPSTREAM, era, c));
+        let (g, d) = (
+            find(r, GATEWAY_HTTP, era, c),
+            find(r, DIRECT_UPSTREAM, era, c),
+        );
         let (text, met) = match (g, d) {
             (Some(g), Some(d)) if d.rps > 0.0 => (
                 format!(
