@@ -23,8 +23,8 @@ use crate::forward::{Forwarder, MountState, Shared};
 use crate::mount::Namespace;
 use crate::policy::Visibility;
 use crate::pool::{Pool, PrincipalKey};
-use crate::sessions::TrackedSessions;
 use crate::upstream::Connection;
+use mcpgate_rmcp::{JsonRpcErrors, TrackedSessions};
 
 /// How long a downstream session may stay idle before rmcp closes it.
 const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -207,11 +207,13 @@ impl Gateway {
             shared: self.shared.clone(),
             visibility: Visibility::new(self.policies.clone()),
         };
-        let service = StreamableHttpService::new(
+        // A body rmcp cannot parse gets a JSON-RPC error (HTTP 400), as from
+        // mcpgate's own server, not rmcp's `415`.
+        let service = JsonRpcErrors::new(StreamableHttpService::new(
             move || Ok(forwarder.clone()),
             Arc::new(sessions),
             mcp_config,
-        );
+        ));
         let service = crate::fast_forward::FastForward {
             inner: service,
             shared: self.shared.clone(),

@@ -36,8 +36,9 @@
 //! flight) and `bearer` (the upstream session's HTTP client sending them),
 //! `forward` (the rmcp server handler), `fast_forward` (a plain
 //! 2026-07-28 call to a 2026-07-28 HTTP upstream without rmcp), `capacity`
-//! (`503` beyond the cap), `health` (`/healthz`, `/readyz`), `sessions` and
-//! `app` (the HTTP surface).
+//! (`503` beyond the cap), `health` (`/healthz`, `/readyz`) and `app` (the
+//! HTTP surface; rmcp's sessions and its JSON-RPC parse errors are handled
+//! as in mcpgate's own server, by `mcpgate-rmcp`).
 //!
 //! A 2026-07-28 caller's requests go to the upstream in 2026-07-28 when it
 //! serves the revision ([`UpstreamProtocol::Auto`], a second connection per
@@ -73,7 +74,6 @@ mod policy;
 mod pool;
 mod routes;
 mod sealed_state;
-mod sessions;
 mod upstream;
 
 pub use app::{Gateway, GatewayAdmin, GatewayApp, GatewayMonitor};

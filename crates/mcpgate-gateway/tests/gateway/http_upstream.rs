@@ -198,3 +198,29 @@ fn identity_headers_are_refused_for_a_shared_upstream_and_as_authorization() {
         .to_string();
     assert!(error.contains("never passed on"), "{error}");
 }
+
+#[tokio::test]
+async fn a_body_that_is_no_json_rpc_is_a_json_rpc_error_and_never_forwarded() {
+    let (url, seen) = upstream().await;
+    let gw = Running::start(GatewayConfig::new(Upstream::Http(
+        HttpUpstream::new(&url).unwrap(),
+    )))
+    .await;
+    let before = seen.lock().unwrap().len();
+    for (body, code) in [("{not json", -32700), (r#"{"hello":1}"#, -32600)] {
+        let response = reqwest::Client::new()
+            .post(&gw.mcp_url)
+            .bearer_auth(gw.token("alice"))
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let message: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(message["error"]["code"], code, "{body}: {message}");
+    }
+    assert_eq!(seen.lock().unwrap().len(), before);
+    gw.stop().await;
+}

@@ -17,9 +17,9 @@ use tokio::net::TcpListener;
 use super::McpServer;
 use super::adapter::RmcpAdapter;
 use super::fast_path::{self, FastPath};
-use super::rmcp_http::{JsonRpcErrors, TrackedSessions};
 use super::session_table::{RecordedSessions, SessionTable, TableStore};
 use crate::error::ServeError;
+use mcpgate_rmcp::{JsonRpcErrors, TrackedSessions};
 
 impl McpServer {
     /// Builds the HTTP application. `local_addr` supplies the default MCP URL

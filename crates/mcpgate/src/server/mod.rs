@@ -14,7 +14,6 @@ mod completion;
 mod fast_path;
 mod http_app;
 mod request_state;
-mod rmcp_http;
 mod session_table;
 mod stdio;
 mod subscriptions;

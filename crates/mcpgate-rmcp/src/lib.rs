@@ -1,4 +1,9 @@
-//! What mcpgate adds around rmcp's Streamable HTTP service:
+//! # mcpgate-rmcp
+//!
+//! What mcpgate's server (`mcpgate`) and its gateway (`mcpgate-gateway`)
+//! both add around rmcp's Streamable HTTP service; internal, not published.
+//! A crate of its own because `mcpgate-auth` has no rmcp and the gateway does
+//! not depend on the server API:
 //!
 //! - [`TrackedSessions`]: rmcp's in-memory session manager, reporting every
 //!   session it closes (idle timeout included) to the guard's session
@@ -29,13 +34,14 @@ use serde_json::Value;
 use tower_service::Service;
 
 /// rmcp's [`LocalSessionManager`] that tells the guard when a session ends.
-pub(super) struct TrackedSessions {
+pub struct TrackedSessions {
     inner: LocalSessionManager,
     hook: SessionHook,
 }
 
 impl TrackedSessions {
-    pub(super) fn new(inner: LocalSessionManager, hook: SessionHook) -> Self {
+    /// Wraps `inner`, telling `hook` about every session it closes.
+    pub fn new(inner: LocalSessionManager, hook: SessionHook) -> Self {
         Self { inner, hook }
     }
 }
@@ -118,12 +124,13 @@ impl SessionManager for TrackedSessions {
 /// only when rmcp refuses it is the (retained) body looked at again, to tell
 /// invalid JSON (`-32700`) from JSON that is no JSON-RPC message (`-32600`).
 #[derive(Clone)]
-pub(super) struct JsonRpcErrors<S> {
+pub struct JsonRpcErrors<S> {
     inner: S,
 }
 
 impl<S> JsonRpcErrors<S> {
-    pub(super) fn new(inner: S) -> Self {
+    /// Wraps rmcp's service `inner`.
+    pub fn new(inner: S) -> Self {
         Self { inner }
     }
 }
@@ -179,7 +186,7 @@ struct Seen {
 }
 
 /// A request body that keeps what passes through it.
-pub(super) struct Tee {
+pub struct Tee {
     inner: Body,
     seen: Option<Arc<Mutex<Seen>>>,
 }
