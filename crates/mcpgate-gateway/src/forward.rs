@@ -344,14 +344,6 @@ impl Forwarder {
         if connection.is_stateless() {
             options = options.with_meta(caller_meta(context));
         }
-        let handle = connection
-            .peer()
-            .send_request_with_option(request, options)
-            .await
-            .map_err(|e| {
-                metrics.request(&method, outcome_of(&e));
-                service_error(e)
-            })?;
         if let Some(session) = session_id(context) {
             connection.routes().listen(&session, &context.peer);
         }
@@ -375,16 +367,29 @@ impl Forwarder {
         } else {
             (None, None)
         };
+        // Registered before the request is sent: a fast upstream may ask for
+        // input (or report progress) before `send_request` returns, and a
+        // request that finds no call in flight would go to the previous
+        // call's caller.
         let route = connection.routes().register(Route {
             downstream: context.peer.clone(),
             downstream_id: context.id.clone(),
             principal: principal.clone(),
-            upstream_id: handle.id.clone(),
-            upstream_token: handle.progress_token.clone(),
+            upstream_id: None,
+            upstream_token: None,
             downstream_token: context.meta.get_progress_token(),
             logs: LogGate::for_request(&context.meta),
             input,
         });
+        let handle = connection
+            .peer()
+            .send_request_with_option(request, options)
+            .await
+            .map_err(|e| {
+                metrics.request(&method, outcome_of(&e));
+                service_error(e)
+            })?;
+        route.bind(handle.id.clone(), handle.progress_token.clone());
         let upstream = handle.peer.clone();
         let upstream_id = handle.id.clone();
         let waiting = Waiting {

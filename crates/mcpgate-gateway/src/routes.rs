@@ -68,10 +68,12 @@ pub(crate) struct Route {
     pub(crate) downstream_id: RequestId,
     /// Who made the call (never shared, whatever the isolation).
     pub(crate) principal: PrincipalKey,
-    /// The id of the forwarded request on the upstream connection.
-    pub(crate) upstream_id: RequestId,
-    /// The token the gateway's client put on the upstream request.
-    pub(crate) upstream_token: ProgressToken,
+    /// The id of the forwarded request on the upstream connection (`None`
+    /// until it is sent, see [`RouteGuard::bind`]).
+    pub(crate) upstream_id: Option<RequestId>,
+    /// The token the gateway's client put on the upstream request (`None`
+    /// until it is sent).
+    pub(crate) upstream_token: Option<ProgressToken>,
     /// The caller's own token, if it asked for progress.
     pub(crate) downstream_token: Option<ProgressToken>,
     /// Which of the upstream's log messages the caller takes.
@@ -185,7 +187,7 @@ impl Routes {
     ) -> Option<(Peer<RoleServer>, ProgressToken)> {
         let inner = self.lock();
         inner.calls.values().find_map(|route| {
-            if &route.upstream_token != upstream {
+            if route.upstream_token.as_ref() != Some(upstream) {
                 return None;
             }
             Some((route.downstream.clone(), route.downstream_token.clone()?))
@@ -201,7 +203,7 @@ impl Routes {
             Some(origin) => inner
                 .calls
                 .values()
-                .find(|r| &r.upstream_id == origin)
+                .find(|r| r.upstream_id.as_ref() == Some(origin))
                 .ok_or("the call it belongs to is over")?,
             None => {
                 let Some(newest) = inner.calls.values().next_back() else {
@@ -364,6 +366,16 @@ pub(crate) struct RouteGuard {
 }
 
 impl RouteGuard {
+    /// The forwarded request's id and progress token, once it is sent (the
+    /// route is registered before, so nothing the upstream sends meanwhile
+    /// finds no call in flight).
+    pub(crate) fn bind(&self, upstream_id: RequestId, upstream_token: ProgressToken) {
+        if let Some(route) = self.routes.lock().calls.get_mut(&self.id) {
+            route.upstream_id = Some(upstream_id);
+            route.upstream_token = Some(upstream_token);
+        }
+    }
+
     /// Points the call at the request of a later round (a 2026-07-28
     /// caller's retry): progress and log messages go to that request now.
     pub(crate) fn retarget(
