@@ -291,12 +291,22 @@ async fn forward(shared: &Shared, parts: &http::request::Parts, call: &Call<'_>)
     let started = std::time::Instant::now();
     let answer = match request.body(body).send().await {
         Ok(response) => read_answer(response).await,
-        Err(e) => Err(e),
+        Err(e) => Err(Unanswered::Transport(e)),
     };
     metrics.upstream_latency(started.elapsed());
     let (status, content_type, bytes) = match answer {
         Ok(answer) => answer,
-        Err(e) => {
+        Err(Unanswered::TooLarge) => {
+            metrics.request(METHOD, Outcome::Error);
+            return Forwarded::Answer(json_rpc_error(
+                call.id,
+                -32603,
+                &format!(
+                    "the upstream MCP server's answer exceeds {MAX_RESPONSE_BYTES} bytes, the gateway's limit"
+                ),
+            ));
+        }
+        Err(Unanswered::Transport(e)) => {
             let (outcome, message) = if e.is_timeout() {
                 (
                     Outcome::Timeout,
@@ -326,11 +336,14 @@ async fn forward(shared: &Shared, parts: &http::request::Parts, call: &Call<'_>)
         .is_some_and(|t| t.starts_with("text/event-stream"));
     if !(status == StatusCode::OK || status == StatusCode::BAD_REQUEST && json) || !(json || sse) {
         metrics.request(METHOD, Outcome::Error);
-        return Forwarded::Answer(json_rpc_error(
-            call.id,
-            -32603,
-            &format!("the upstream MCP server answered HTTP {status}"),
-        ));
+        let message = if status.is_success() {
+            format!(
+                "the upstream MCP server answered HTTP {status} with a body that is neither JSON nor an event stream"
+            )
+        } else {
+            format!("the upstream MCP server answered HTTP {status}")
+        };
+        return Forwarded::Answer(json_rpc_error(call.id, -32603, &message));
     }
     let principal = PrincipalKey::for_caller(Isolation::PerPrincipal, token.as_deref());
     let seal = |state: &str| {
@@ -357,10 +370,18 @@ async fn forward(shared: &Shared, parts: &http::request::Parts, call: &Call<'_>)
     Forwarded::Answer(response)
 }
 
+/// Why the upstream's answer could not be had.
+enum Unanswered {
+    /// Connecting, sending or reading failed, or the call timed out.
+    Transport(reqwest::Error),
+    /// The answer is larger than [`MAX_RESPONSE_BYTES`].
+    TooLarge,
+}
+
 /// The upstream's status, content type and body (bounded).
 async fn read_answer(
     mut response: reqwest::Response,
-) -> Result<(StatusCode, Option<String>, Bytes), reqwest::Error> {
+) -> Result<(StatusCode, Option<String>, Bytes), Unanswered> {
     let status = response.status();
     let content_type = response
         .headers()
@@ -368,10 +389,9 @@ async fn read_answer(
         .and_then(|v| v.to_str().ok())
         .map(str::to_ascii_lowercase);
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
+    while let Some(chunk) = response.chunk().await.map_err(Unanswered::Transport)? {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            // Reported as an answer the gateway will not relay.
-            return Ok((StatusCode::INSUFFICIENT_STORAGE, None, Bytes::new()));
+            return Err(Unanswered::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
