@@ -1109,6 +1109,25 @@ fn criterion_policy(dir: &Path) -> Vec<PolicyDecideCost> {
 /// FastMCP's verification cost, from `bench/fastmcp_verify.py`: a new token
 /// each time (distinct tokens minted here, each verified once), the same token
 /// again, and the first verification of a fresh provider.
+/// Runs `cmd` (stdin and stdout piped) with `tokens` on its stdin, one per
+/// line, and returns its output. The verification scripts read all of their
+/// input before they print anything.
+async fn output_with_tokens(
+    mut cmd: std::process::Command,
+    tokens: Vec<String>,
+) -> anyhow::Result<std::process::Output> {
+    let out = tokio::task::spawn_blocking(move || -> std::io::Result<std::process::Output> {
+        use std::io::Write as _;
+        let mut child = cmd.spawn()?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        stdin.write_all((tokens.join("\n") + "\n").as_bytes())?;
+        drop(stdin);
+        child.wait_with_output()
+    })
+    .await??;
+    Ok(out)
+}
+
 async fn fastmcp_verify(
     opts: &Options,
     auth: &AuthServer,
@@ -1133,16 +1152,7 @@ async fn fastmcp_verify(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let out = tokio::task::spawn_blocking(move || -> std::io::Result<std::process::Output> {
-        use std::io::Write as _;
-        let mut child = cmd.spawn()?;
-        // The script reads all of its input before it prints anything.
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        stdin.write_all((tokens.join("\n") + "\n").as_bytes())?;
-        drop(stdin);
-        child.wait_with_output()
-    })
-    .await??;
+    let out = output_with_tokens(cmd, tokens).await?;
     if !out.status.success() {
         bail!("fastmcp_verify.py failed ({})", out.status);
     }
@@ -1262,15 +1272,7 @@ async fn run_fastmcp_jwt(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let out = tokio::task::spawn_blocking(move || -> std::io::Result<std::process::Output> {
-        use std::io::Write as _;
-        let mut child = cmd.spawn()?;
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        stdin.write_all((tokens.join("\n") + "\n").as_bytes())?;
-        drop(stdin);
-        child.wait_with_output()
-    })
-    .await??;
+    let out = output_with_tokens(cmd, tokens).await?;
     if !out.status.success() {
         bail!("fastmcp_verify.py --jwt {alg} failed ({})", out.status);
     }
