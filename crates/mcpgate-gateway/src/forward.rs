@@ -301,7 +301,6 @@ impl Forwarder {
         // Owned: `request` moves into the upstream call below.
         let method = request.method().to_owned();
         let token = caller(context);
-        let key = PrincipalKey::for_caller(mount.config.isolation, token.as_deref());
         // A 2026-07-28 retry of a call parked for input goes on with it.
         let principal = PrincipalKey::for_caller(Isolation::PerPrincipal, token.as_deref());
         let mut request = request;
@@ -323,17 +322,7 @@ impl Forwarder {
             );
             return self.wait(waiting, &method, context).await;
         }
-        let lease = self
-            .shared
-            .lease(
-                index,
-                key,
-                token.as_deref(),
-                subject_token(context),
-                era,
-                &method,
-            )
-            .await?;
+        let lease = self.caller_lease(index, context, era, &method).await?;
         let connection = lease.connection();
         if !before(connection.routes())? {
             return Ok(ServerResult::empty(()));
@@ -407,6 +396,29 @@ impl Forwarder {
             target,
         };
         self.wait(waiting, &method, context).await
+    }
+
+    /// The caller's (`context`'s) connection of `era` to upstream `mount`.
+    async fn caller_lease(
+        &self,
+        mount: usize,
+        context: &RequestContext<RoleServer>,
+        era: Era,
+        method: &str,
+    ) -> Result<Lease, ErrorData> {
+        let token = caller(context);
+        let isolation = self.shared.mounts[mount].config.isolation;
+        let key = PrincipalKey::for_caller(isolation, token.as_deref());
+        self.shared
+            .lease(
+                mount,
+                key,
+                token.as_deref(),
+                subject_token(context),
+                era,
+                method,
+            )
+            .await
     }
 
     /// Waits for the upstream's answer, the caller's cancellation, or (for a
@@ -843,23 +855,13 @@ impl ServerHandler for Forwarder {
     /// without this stream.
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
         let context = subscription.request_context().clone();
-        let token = caller(&context);
         let mut registered: Vec<(Arc<Routes>, u64)> = Vec::new();
         let mut relays = Vec::new();
         let mut upstream_gone = false;
         for (index, mount) in self.shared.mounts.iter().enumerate() {
             let upstream = mount.ns.name().unwrap_or("");
-            let key = PrincipalKey::for_caller(mount.config.isolation, token.as_deref());
             let lease = self
-                .shared
-                .lease(
-                    index,
-                    key,
-                    token.as_deref(),
-                    subject_token(&context),
-                    Era::Stateless,
-                    "subscriptions/listen",
-                )
+                .caller_lease(index, &context, Era::Stateless, "subscriptions/listen")
                 .await;
             let lease = match lease {
                 Ok(lease) => lease,
